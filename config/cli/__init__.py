@@ -1,0 +1,42 @@
+"""`coachbot`: the command line. Only click and the stdlib are imported here so that `--help` is
+instant; each command imports what it needs when it runs."""
+
+from __future__ import annotations
+
+import click
+
+from config.cli.base import AppContext
+from config.cli.chat import chat
+from config.cli.config_cmd import config_group
+from config.cli.creator import creator_group
+from config.cli.db import db_group
+from config.cli.demo import demo
+from config.cli.serve import serve
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False),
+    envvar="COACHBOT_CONFIG",
+    help="TOML file with settings (keys are setting names, e.g. database_url). "
+    "COACHBOT_* environment variables override it.",
+)
+@click.version_option(package_name="coachbot")
+@click.pass_context
+def main(ctx: click.Context, config_file: str | None) -> None:
+    """coachbot: coaching bots on WhatsApp, Telegram and the web, grounded in the coach's own
+    material, running multi-day programs for each coachee in their own timezone.
+
+    Start with `coachbot demo`, then `coachbot chat --creator demo` or `coachbot serve`.
+    """
+    ctx.obj = AppContext(config_file=config_file)
+
+
+main.add_command(chat)
+main.add_command(config_group)
+main.add_command(creator_group)
+main.add_command(db_group)
+main.add_command(demo)
+main.add_command(serve)

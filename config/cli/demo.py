@@ -1,0 +1,59 @@
+"""`coachbot demo`: a ready-to-talk-to demo creator, so a fresh install does something at once."""
+
+from __future__ import annotations
+
+import secrets
+
+import click
+
+from config.cli.base import AppContext, pass_app
+
+DEMO_SLUG = "demo"
+DEMO = {
+    "name": "Maya Brooks",
+    "email": "demo@coachbot.invalid",
+    "bot_name": "Coach Maya",
+    "timezone": "Europe/London",
+    "persona": (
+        "Warm, direct and practical. Maya is a running and wellbeing coach who helps busy people "
+        "build small habits that stick: sleep, movement, and eating well. She keeps answers "
+        "short, asks one question at a time and celebrates progress."
+    ),
+    "greeting": (
+        "Hi{first_name_sp}! I'm **Coach Maya**, your running and wellbeing assistant. "
+        "I'm here to help you build small habits that stick. Type /help to see what I can do."
+    ),
+}
+
+
+@click.command("demo")
+@pass_app
+def demo(app: AppContext) -> None:
+    """Create (or refresh) the demo creator "demo" with a coaching persona."""
+    app.start(quiet=True)
+
+    async def work(db):  # type: ignore[no-untyped-def]
+        from sqlalchemy import select
+
+        from engine.clock import SystemClock
+        from engine.creators import create_creator
+        from engine.models import Creator
+
+        now = SystemClock().now()
+        async with db.transaction() as session:
+            creator = await session.scalar(select(Creator).where(Creator.slug == DEMO_SLUG))
+            if creator is not None:
+                for key in ("name", "bot_name", "persona", "greeting", "timezone"):
+                    setattr(creator, key, DEMO[key])
+                return None
+            password = secrets.token_urlsafe(12)
+            await create_creator(session, slug=DEMO_SLUG, password=password, now=now, **DEMO)
+            return password
+
+    password = app.run_with_db(work)
+    if password is None:
+        click.echo("demo creator 'demo' already exists; its persona is refreshed.")
+    else:
+        click.echo(f"created demo creator 'demo' ({DEMO['bot_name']}).")
+        click.echo(f"  hub login (when the hub lands): {DEMO['email']} / {password}")
+    click.echo("Try it:  coachbot chat --creator demo     or     coachbot serve")

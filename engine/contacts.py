@@ -1,0 +1,107 @@
+"""Who is talking: channel identity → contact (created on first contact), and their open
+conversation. Safe under concurrency: the identity insert is a conflict-tolerant claim, and the
+contact row is locked for the rest of the turn so one person's turns never interleave."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from engine.models import ChannelBinding, ChannelIdentity, Contact, Conversation
+from engine.types import InboundMessage
+
+# Bindings are shared by every turn on them; refresh their "last inbound" at most this often so
+# that busy bots do not serialize on one row.
+BINDING_TOUCH_INTERVAL = timedelta(seconds=60)
+
+
+def _first_name(display_name: str | None) -> str | None:
+    if not display_name:
+        return None
+    parts = display_name.strip().split()
+    return parts[0][:100] if parts else None
+
+
+async def resolve_identity(
+    session: AsyncSession, binding: ChannelBinding, inbound: InboundMessage, now: datetime
+) -> ChannelIdentity:
+    """The identity of the sender on this binding, creating it and its contact the first time."""
+    query = select(ChannelIdentity).where(
+        ChannelIdentity.binding_id == binding.id,
+        ChannelIdentity.external_user_id == inbound.external_user_id,
+    )
+    identity = (await session.execute(query)).scalar_one_or_none()
+    if identity is not None:
+        return identity
+
+    contact = Contact(
+        creator_id=binding.creator_id,
+        display_name=inbound.sender_name,
+        first_name=_first_name(inbound.sender_name),
+        locale=inbound.locale,
+        created_at=now,
+    )
+    session.add(contact)
+    await session.flush()
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = (
+        insert(ChannelIdentity)
+        .values(
+            contact_id=contact.id,
+            binding_id=binding.id,
+            channel=binding.channel,
+            external_user_id=inbound.external_user_id,
+            display_name=inbound.sender_name,
+            created_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=["binding_id", "external_user_id"])
+        .returning(ChannelIdentity.id)
+    )
+    if (await session.execute(stmt)).scalar_one_or_none() is None:
+        # Another turn of the same new person won the race: use theirs, drop our contact.
+        await session.execute(delete(Contact).where(Contact.id == contact.id))
+        session.expunge(contact)
+    return (await session.execute(query)).scalar_one()
+
+
+async def lock_contact(session: AsyncSession, contact_id: int) -> Contact:
+    """Load the contact locked for this transaction (PostgreSQL row lock; SQLite's write
+    transactions are already exclusive)."""
+    query = select(Contact).where(Contact.id == contact_id).with_for_update()
+    return (
+        await session.execute(query, execution_options={"populate_existing": True})
+    ).scalar_one()
+
+
+async def open_conversation(session: AsyncSession, contact: Contact, now: datetime) -> Conversation:
+    """The contact's open conversation, started if there is none. Call with the contact locked."""
+    query = (
+        select(Conversation)
+        .where(Conversation.contact_id == contact.id, Conversation.status == "open")
+        .order_by(Conversation.id.desc())
+        .limit(1)
+    )
+    conversation = (await session.execute(query)).scalar_one_or_none()
+    if conversation is None:
+        conversation = Conversation(
+            creator_id=contact.creator_id, contact_id=contact.id, started_at=now
+        )
+        session.add(conversation)
+        await session.flush()
+    return conversation
+
+
+async def touch_binding(session: AsyncSession, binding_id: int, now: datetime) -> None:
+    await session.execute(
+        update(ChannelBinding)
+        .where(
+            ChannelBinding.id == binding_id,
+            (ChannelBinding.last_inbound_at.is_(None))
+            | (ChannelBinding.last_inbound_at < now - BINDING_TOUCH_INTERVAL),
+        )
+        .values(last_inbound_at=now)
+    )

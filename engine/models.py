@@ -1,0 +1,195 @@
+"""Core tables: creators, channel bindings, contacts and their channel identities, conversations,
+messages, and inbound receipts (the dedupe claim).
+
+Programs and knowledge keep their own tables in their packages, on the same `Base`.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from engine.db import Base, BigId, Json, UTCDateTime
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Creator(Base):
+    """A coach's workspace: their persona, policies, bindings, contacts and content."""
+
+    __tablename__ = "creators"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    bot_name: Mapped[str] = mapped_column(String(100))
+    persona: Mapped[str] = mapped_column(Text, default="")
+    greeting: Mapped[str] = mapped_column(Text, default="")
+    crisis_message: Mapped[str | None] = mapped_column(Text)
+    helpline: Mapped[str | None] = mapped_column(Text)
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    locale: Mapped[str] = mapped_column(String(35), default="en")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    bindings: Mapped[list[ChannelBinding]] = relationship(back_populates="creator")
+
+
+class ChannelBinding(Base):
+    """One connected channel of a creator: a Telegram bot, a WhatsApp sender, a widget, the
+    terminal. `public_key` names it in webhook URLs so ids are not enumerable."""
+
+    __tablename__ = "channel_bindings"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    creator_id: Mapped[int] = mapped_column(ForeignKey("creators.id", ondelete="CASCADE"))
+    channel: Mapped[str] = mapped_column(String(20))
+    name: Mapped[str] = mapped_column(String(200))
+    public_key: Mapped[str] = mapped_column(String(64), unique=True)
+    config: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
+    secrets: Mapped[str | None] = mapped_column(Text)  # encrypted with the app's secret key
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_inbound_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_error_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    creator: Mapped[Creator] = relationship(back_populates="bindings")
+
+    __table_args__ = (Index(None, "creator_id", "channel"),)
+
+
+class Contact(Base):
+    """A coachee of one creator, across all their channels."""
+
+    __tablename__ = "contacts"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    creator_id: Mapped[int] = mapped_column(
+        ForeignKey("creators.id", ondelete="CASCADE"), index=True
+    )
+    display_name: Mapped[str | None] = mapped_column(String(200))
+    first_name: Mapped[str | None] = mapped_column(String(100))
+    locale: Mapped[str | None] = mapped_column(String(35))
+    timezone: Mapped[str | None] = mapped_column(String(64))  # IANA; None: the creator's
+    opted_out_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    identities: Mapped[list[ChannelIdentity]] = relationship(back_populates="contact")
+
+
+class ChannelIdentity(Base):
+    """How a contact appears on one binding (a Telegram chat id, a WhatsApp number, a visitor)."""
+
+    __tablename__ = "channel_identities"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    contact_id: Mapped[int] = mapped_column(
+        ForeignKey("contacts.id", ondelete="CASCADE"), index=True
+    )
+    binding_id: Mapped[int] = mapped_column(ForeignKey("channel_bindings.id", ondelete="CASCADE"))
+    channel: Mapped[str] = mapped_column(String(20))
+    external_user_id: Mapped[str] = mapped_column(String(255))
+    display_name: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_inbound_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    unreachable_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # e.g. bot blocked
+
+    contact: Mapped[Contact] = relationship(back_populates="identities")
+
+    __table_args__ = (UniqueConstraint("binding_id", "external_user_id"),)
+
+
+class Conversation(Base):
+    """A stretch of talk with a contact. One is open at a time; /reset closes it."""
+
+    __tablename__ = "conversations"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    creator_id: Mapped[int] = mapped_column(ForeignKey("creators.id", ondelete="CASCADE"))
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(20), default="open")  # open | closed
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_message_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    flagged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    flag_reason: Mapped[str | None] = mapped_column(String(50))  # e.g. "crisis"
+    handoff_active: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    __table_args__ = (
+        Index(None, "contact_id", "status"),
+        Index(None, "creator_id", "flagged_at"),
+    )
+
+
+class InboundReceipt(Base):
+    """The atomic claim on a provider message: stored before anything else happens, unique on
+    (binding, external message id), so a redelivery is recognized however it arrives."""
+
+    __tablename__ = "inbound_receipts"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    binding_id: Mapped[int] = mapped_column(ForeignKey("channel_bindings.id", ondelete="CASCADE"))
+    external_message_id: Mapped[str] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(20), default="claimed")  # claimed|processed|failed
+    inbound: Mapped[dict[str, Any]] = mapped_column(Json)  # InboundMessage.to_json()
+    raw: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)  # the provider payload
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    claimed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    error: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        UniqueConstraint("binding_id", "external_message_id"),
+        Index(None, "status", "claimed_at"),
+    )
+
+
+class Message(Base):
+    """A stored message, inbound or outbound. Outbound rows carry the provider's id and delivery
+    status once the adapter reports them."""
+
+    __tablename__ = "messages"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"))
+    contact_id: Mapped[int] = mapped_column(
+        ForeignKey("contacts.id", ondelete="CASCADE"), index=True
+    )
+    direction: Mapped[str] = mapped_column(String(3))  # in | out
+    channel: Mapped[str] = mapped_column(String(20))
+    binding_id: Mapped[int | None] = mapped_column(
+        ForeignKey("channel_bindings.id", ondelete="SET NULL")
+    )
+    receipt_id: Mapped[int | None] = mapped_column(
+        ForeignKey("inbound_receipts.id", ondelete="SET NULL"), unique=True
+    )
+    reply_to_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id", ondelete="SET NULL"))
+    text: Mapped[str] = mapped_column(Text, default="")
+    payload: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)  # choices, media, files
+    route: Mapped[str | None] = mapped_column(String(30))  # which stage produced/handled it
+    status: Mapped[str] = mapped_column(String(20))  # in: received; out: pending|sent|failed
+    provider_message_id: Mapped[str | None] = mapped_column(String(255))
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        Index(None, "conversation_id", "id"),
+        Index(None, "binding_id", "provider_message_id"),
+    )

@@ -1,0 +1,234 @@
+"""The turn pipeline: claim → store → resolve contact and conversation → guardrails → route →
+store the reply.
+
+Two phases, so that a webhook can answer its provider as soon as the message is durably claimed
+and produce the reply afterwards: `claim()` commits the receipt on its own; `process()` runs the
+turn in one transaction. `handle()` does both, for callers that wait for the reply.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import datetime
+
+from sqlalchemy import select, update
+
+from engine import claims, metrics
+from engine.answering import (
+    Answerer,
+    AttachmentOnlyRoute,
+    EmptyRoute,
+    FreeQuestionRoute,
+    NoKnowledgeAnswerer,
+)
+from engine.clock import Clock, SystemClock
+from engine.commands import Command, CommandRoute
+from engine.contacts import lock_contact, open_conversation, resolve_identity, touch_binding
+from engine.db import Database
+from engine.guardrails import CrisisRoute, HandoffRoute, OptInRoute, OptOutRoute
+from engine.models import ChannelBinding, Creator, InboundReceipt, Message
+from engine.routing import Route, Router, Turn
+from engine.types import InboundMessage, OutboundMessage, Reply
+
+log = logging.getLogger(__name__)
+
+APOLOGY = "Sorry, something went wrong on my side and I couldn't answer that. Please try again."
+
+
+class UnknownBindingError(LookupError):
+    """The inbound names a channel binding that does not exist or is disabled."""
+
+
+class Engine:
+    """What every channel adapter calls. Holds no per-conversation state: any number of engines
+    in any number of processes may serve the same database."""
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        clock: Clock | None = None,
+        answerer: Answerer | None = None,
+        commands: Sequence[Command] = (),
+        routes: Sequence[Route] = (),
+    ) -> None:
+        self.db = db
+        self.clock: Clock = clock or SystemClock()
+        self.commands = CommandRoute(commands)
+        # Guardrails first, then commands, then what other packages add (program answers), then
+        # the catch-alls. The last route accepts every turn.
+        self.router = Router(
+            [
+                CrisisRoute(),
+                OptOutRoute(),
+                OptInRoute(),
+                HandoffRoute(),
+                self.commands,
+                *routes,
+                FreeQuestionRoute(answerer or NoKnowledgeAnswerer()),
+                AttachmentOnlyRoute(),
+                EmptyRoute(),
+            ]
+        )
+
+    async def handle(self, inbound: InboundMessage) -> Reply:
+        """Claim and process one inbound message; a repeated delivery gets an empty duplicate
+        reply and changes nothing."""
+        receipt_id = await self.claim(inbound)
+        if receipt_id is None:
+            return Reply(duplicate=True)
+        return await self.process(receipt_id)
+
+    async def claim(self, inbound: InboundMessage) -> int | None:
+        """Durably store the inbound; None if this provider message was claimed before."""
+        async with self.db.transaction() as session:
+            binding = await session.get(ChannelBinding, inbound.binding_id)
+            if binding is None or not binding.enabled:
+                raise UnknownBindingError(f"no enabled channel binding {inbound.binding_id}")
+            receipt_id = await claims.claim(session, inbound, self.clock.now())
+        if receipt_id is None:
+            metrics.INBOUND.labels(channel=inbound.channel.value, outcome="duplicate").inc()
+            log.info(
+                "duplicate delivery ignored",
+                extra={
+                    "binding_id": inbound.binding_id,
+                    "external_id": inbound.external_message_id,
+                },
+            )
+        return receipt_id
+
+    async def process(self, receipt_id: int) -> Reply:
+        """Run the turn for a claimed inbound. Safe to call again for the same receipt: only the
+        first call that finds it unprocessed does anything."""
+        started = time.perf_counter()
+        try:
+            reply, channel = await self._run_turn(receipt_id)
+        except Exception as exc:
+            log.exception("turn failed", extra={"receipt_id": receipt_id})
+            async with self.db.transaction() as session:
+                await claims.finish(session, receipt_id, self.clock.now(), error=repr(exc))
+                receipt = await session.get(InboundReceipt, receipt_id)
+                channel = receipt.inbound["channel"] if receipt else "unknown"
+            metrics.INBOUND.labels(channel=channel, outcome="failed").inc()
+            return Reply.text(APOLOGY)
+        metrics.TURN_SECONDS.observe(time.perf_counter() - started)
+        metrics.INBOUND.labels(
+            channel=channel, outcome="duplicate" if reply.duplicate else "processed"
+        ).inc()
+        return reply
+
+    async def _run_turn(self, receipt_id: int) -> tuple[Reply, str]:
+        async with self.db.transaction() as session:
+            receipt = await session.scalar(
+                select(InboundReceipt).where(InboundReceipt.id == receipt_id).with_for_update()
+            )
+            if receipt is None:
+                raise LookupError(f"no inbound receipt {receipt_id}")
+            inbound = InboundMessage.from_json(receipt.inbound, raw=receipt.raw)
+            if receipt.status != "claimed":
+                return Reply(duplicate=True), inbound.channel.value
+            now = self.clock.now()
+            binding = await session.get(ChannelBinding, inbound.binding_id)
+            if binding is None:
+                raise UnknownBindingError(f"channel binding {inbound.binding_id} disappeared")
+            creator = await session.get(Creator, binding.creator_id)
+            assert creator is not None  # a binding always belongs to a creator (FK, cascade)
+            identity = await resolve_identity(session, binding, inbound, now)
+            contact = await lock_contact(session, identity.contact_id)
+            conversation = await open_conversation(session, contact, now)
+            message = Message(
+                conversation_id=conversation.id,
+                contact_id=contact.id,
+                direction="in",
+                channel=inbound.channel.value,
+                binding_id=binding.id,
+                receipt_id=receipt.id,
+                text=inbound.text or "",
+                payload=_inbound_payload(inbound),
+                status="received",
+                created_at=inbound.received_at,
+            )
+            session.add(message)
+            await session.flush()
+
+            turn = Turn(
+                session=session,
+                inbound=inbound,
+                creator=creator,
+                binding=binding,
+                contact=contact,
+                identity=identity,
+                conversation=conversation,
+                message=message,
+                now=now,
+            )
+            route = self.router.select(turn)
+            message.route = route.name
+            reply = await route.handle(turn)
+            metrics.ROUTED.labels(route=route.name).inc()
+
+            stored = await self._store_reply(turn, reply, route.name)
+            contact.last_seen_at = now
+            if inbound.locale and not contact.locale:
+                contact.locale = inbound.locale
+            identity.last_inbound_at = now
+            turn.conversation.last_message_at = now
+            await touch_binding(session, binding.id, now)
+            await claims.finish(session, receipt.id, now)
+        return stored, inbound.channel.value
+
+    async def _store_reply(self, turn: Turn, reply: Reply, route: str) -> Reply:
+        stored: list[OutboundMessage] = []
+        for outbound in reply.messages:
+            row = Message(
+                conversation_id=turn.conversation.id,
+                contact_id=turn.contact.id,
+                direction="out",
+                channel=turn.inbound.channel.value,
+                binding_id=turn.binding.id,
+                reply_to_id=turn.message.id,
+                text=outbound.text,
+                payload=outbound.payload_json(),
+                route=route,
+                status="pending",
+                created_at=turn.now,
+            )
+            turn.session.add(row)
+            await turn.session.flush()
+            stored.append(replace(outbound, message_id=row.id))
+        return replace(reply, messages=tuple(stored))
+
+    async def mark_sent(
+        self, message_id: int, provider_message_id: str | None = None, at: datetime | None = None
+    ) -> None:
+        """The adapter delivered an outbound message; record the provider's id for it."""
+        async with self.db.transaction() as session:
+            await session.execute(
+                update(Message)
+                .where(Message.id == message_id, Message.direction == "out")
+                .values(
+                    status="sent",
+                    provider_message_id=provider_message_id,
+                    sent_at=at or self.clock.now(),
+                )
+            )
+
+    async def mark_failed(self, message_id: int, error: str) -> None:
+        async with self.db.transaction() as session:
+            await session.execute(
+                update(Message)
+                .where(Message.id == message_id, Message.direction == "out")
+                .values(status="failed", error=error[:4000])
+            )
+
+
+def _inbound_payload(inbound: InboundMessage) -> dict[str, object]:
+    payload: dict[str, object] = {}
+    if inbound.choice_payload is not None:
+        payload["choice"] = inbound.choice_payload
+    if inbound.attachments:
+        payload["attachments"] = [a.to_json() for a in inbound.attachments]
+    return payload

@@ -1,0 +1,10 @@
+"""Every package's tables, gathered for Alembic's autogenerate and `alembic check`."""
+
+from __future__ import annotations
+
+from sqlalchemy import MetaData
+
+import engine.models  # noqa: F401  (registers the tables on Base.metadata)
+from engine.db import Base
+
+target_metadata: MetaData = Base.metadata
