@@ -40,6 +40,7 @@ async def finish(
 ) -> None:
     await session.execute(
         update(InboundReceipt)
+        .execution_options(synchronize_session=False)
         .where(InboundReceipt.id == receipt_id)
         .values(
             status="failed" if error else "processed",

@@ -98,6 +98,7 @@ async def open_conversation(session: AsyncSession, contact: Contact, now: dateti
 async def touch_binding(session: AsyncSession, binding_id: int, now: datetime) -> None:
     await session.execute(
         update(ChannelBinding)
+        .execution_options(synchronize_session=False)
         .where(
             ChannelBinding.id == binding_id,
             (ChannelBinding.last_inbound_at.is_(None))

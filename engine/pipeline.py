@@ -208,6 +208,7 @@ class Engine:
         async with self.db.transaction() as session:
             await session.execute(
                 update(Message)
+                .execution_options(synchronize_session=False)
                 .where(Message.id == message_id, Message.direction == "out")
                 .values(
                     status="sent",
@@ -220,6 +221,7 @@ class Engine:
         async with self.db.transaction() as session:
             await session.execute(
                 update(Message)
+                .execution_options(synchronize_session=False)
                 .where(Message.id == message_id, Message.direction == "out")
                 .values(status="failed", error=error[:4000])
             )

@@ -4,6 +4,7 @@ under an advisory lock on PostgreSQL so that several processes starting at once 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 from typing import Any, Literal
 
 from alembic import context
@@ -97,4 +98,12 @@ if context.is_offline_mode():
 elif connection is not None:
     run_sync(connection)
 else:
-    asyncio.run(run_online())
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        asyncio.run(run_online())
+    else:
+        # Called from async code (a test, an async command): run on a loop of our own in a
+        # worker thread rather than fail with "asyncio.run() cannot be called from a running loop".
+        with concurrent.futures.ThreadPoolExecutor(max_workers=1) as executor:
+            executor.submit(asyncio.run, run_online()).result()
