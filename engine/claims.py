@@ -6,9 +6,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from engine.db import upsert_insert
 from engine.models import InboundReceipt
 from engine.types import InboundMessage
 
@@ -24,10 +24,8 @@ async def claim(session: AsyncSession, inbound: InboundMessage, now: datetime) -
         "received_at": inbound.received_at,
         "claimed_at": now,
     }
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     stmt = (
-        insert(InboundReceipt)
+        upsert_insert(session, InboundReceipt)
         .values(**values)
         .on_conflict_do_nothing(index_elements=["binding_id", "external_message_id"])
         .returning(InboundReceipt.id)

@@ -7,9 +7,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from engine.db import upsert_insert
 from engine.models import ChannelBinding, ChannelIdentity, Contact, Conversation
 from engine.types import InboundMessage
 
@@ -46,10 +46,8 @@ async def resolve_identity(
     )
     session.add(contact)
     await session.flush()
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     stmt = (
-        insert(ChannelIdentity)
+        upsert_insert(session, ChannelIdentity)
         .values(
             contact_id=contact.id,
             binding_id=binding.id,
