@@ -14,7 +14,12 @@ from pathlib import Path
 
 import pytest
 
-HEAVY_MODULES = ("sqlalchemy", "aiohttp", "alembic", "asyncpg", "aiosqlite", "redis", "argon2")
+HEAVY_MODULES = (
+    *("sqlalchemy", "aiohttp", "alembic", "asyncpg", "aiosqlite", "redis", "argon2"),
+    # the knowledge base's
+    *("torch", "sentence_transformers", "chromadb", "langchain_core", "langchain_ollama"),
+    *("numpy", "bm25s", "pypdf", "docx", "lxml", "jinja2"),
+)
 
 
 def env_for(data_dir: Path, **extra: str) -> dict[str, str]:
