@@ -44,6 +44,11 @@ class Chunk:
         return self.heading.split(HEADING_SEPARATOR) if self.heading else []
 
 
+def embed_text(title: str, heading: str, text: str) -> str:
+    """What the encoder sees for a chunk (and what `reconcile` rebuilds from SQL)."""
+    return "\n".join(p for p in (title, heading) if p) + "\n\n" + text
+
+
 def split_sentences(text: str) -> list[str]:
     pieces = _SENTENCE.split(text)
     sentences: list[str] = []
@@ -61,15 +66,15 @@ def chunk_document(doc: Extracted, config: ChunkingConfig | None = None) -> list
     for path, body in _sections(doc.blocks):
         heading = HEADING_SEPARATOR.join(path)
         for text, page in _pack(body, config):
-            embed_text = "\n".join(p for p in (doc.title, heading) if p) + "\n\n" + text
+            embedded = embed_text(doc.title, heading, text)
             chunks.append(
                 Chunk(
                     position=len(chunks),
                     text=text,
                     heading=heading,
                     page=page,
-                    embed_text=embed_text,
-                    content_hash=hashlib.sha256(embed_text.encode()).hexdigest(),
+                    embed_text=embedded,
+                    content_hash=hashlib.sha256(embedded.encode()).hexdigest(),
                 )
             )
     return chunks

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import MetaData
 
 import engine.models  # noqa: F401  (registers the tables on Base.metadata)
+import knowledge.models  # noqa: F401
 from engine.db import Base
 
 target_metadata: MetaData = Base.metadata

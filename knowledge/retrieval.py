@@ -1,0 +1,152 @@
+"""Hybrid retrieval for one creator: dense (Chroma, cosine) and lexical (BM25) candidates fused
+with reciprocal rank fusion, then resolved through SQL, which drops anything the index holds
+that SQL does not (so an index out of step can never surface a deleted chunk).
+
+Query embedding, the vector search and BM25 are CPU-bound and run in a worker thread, never on
+the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+
+from engine.db import Database
+from knowledge.embeddings import Embedder
+from knowledge.lexical import LexicalCache, LexicalIndex
+from knowledge.models import Chunk, Document, KnowledgeBase
+from knowledge.store import VectorStore
+
+RRF_K = 60  # the constant of Cormack et al.; damps the weight of the very first ranks
+
+
+@dataclass(frozen=True)
+class Hit:
+    chunk_id: int
+    document_id: int
+    doc: str  # source file name
+    title: str
+    heading: str
+    page: int | None
+    text: str
+    rank: int
+    score: float  # fused (RRF)
+    similarity: float | None  # cosine to the query, when the dense search found it
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    query: str
+    hits: list[Hit] = field(default_factory=list)
+    best_similarity: float = 0.0  # of the best dense candidate: how on-topic the material is
+    lexical_matches: int = 0
+
+
+def fuse(
+    rankings: list[list[int]], weights: list[float], k: int = RRF_K
+) -> list[tuple[int, float]]:
+    scores: dict[int, float] = {}
+    for ranking, weight in zip(rankings, weights, strict=True):
+        for rank, item in enumerate(ranking, start=1):
+            scores[item] = scores.get(item, 0.0) + weight / (k + rank)
+    return sorted(scores.items(), key=lambda pair: (-pair[1], pair[0]))
+
+
+class Retriever:
+    def __init__(
+        self,
+        db: Database,
+        store: VectorStore,
+        embedder: Embedder,
+        *,
+        candidates: int = 30,
+        dense_weight: float = 1.0,
+        lexical_weight: float = 1.0,
+    ) -> None:
+        self.db = db
+        self.store = store
+        self.embedder = embedder
+        self.candidates = candidates
+        self.weights = [dense_weight, lexical_weight]
+        self.lexical = LexicalCache()
+
+    async def search(self, creator_id: int, query: str, k: int = 5) -> SearchResult:
+        query = " ".join(query.split())
+        if not query:
+            return SearchResult(query)
+        lexical = await self.lexical_index(creator_id)
+        if lexical is None or not lexical.ids:
+            return SearchResult(query)
+        dense, sparse = await asyncio.to_thread(self._candidates, creator_id, query, lexical)
+        fused = fuse([[i for i, _ in dense], [i for i, _ in sparse]], self.weights)
+        similarity = dict(dense)
+        wanted = [chunk_id for chunk_id, _ in fused[: k * 2]]
+        rows = await self._rows(creator_id, wanted)
+        hits: list[Hit] = []
+        for chunk_id, score in fused:
+            row = rows.get(chunk_id)
+            if row is None:
+                continue  # in the index but not in SQL: deleted meanwhile, or an orphan
+            chunk, title, doc = row
+            hits.append(
+                Hit(
+                    chunk_id=chunk_id,
+                    document_id=chunk.document_id,
+                    doc=doc,
+                    title=title,
+                    heading=chunk.heading,
+                    page=chunk.page,
+                    text=chunk.text,
+                    rank=len(hits) + 1,
+                    score=score,
+                    similarity=similarity.get(chunk_id),
+                )
+            )
+            if len(hits) == k:
+                break
+        best = max((s for _, s in dense), default=0.0)
+        return SearchResult(query, hits, best, len(sparse))
+
+    def _candidates(
+        self, creator_id: int, query: str, lexical: LexicalIndex
+    ) -> tuple[list[tuple[int, float]], list[tuple[int, float]]]:
+        vector = self.embedder.embed_query(query)
+        n = min(self.candidates, len(lexical.ids))
+        return self.store.query(creator_id, vector, n), lexical.search(query, n)
+
+    async def lexical_index(self, creator_id: int) -> LexicalIndex | None:
+        async with self.db.sessions() as session:
+            revision = await session.scalar(
+                select(KnowledgeBase.revision).where(KnowledgeBase.creator_id == creator_id)
+            )
+            if revision is None:
+                return None
+            cached = self.lexical.get(creator_id, revision)
+            if cached is not None:
+                return cached
+            rows = (
+                await session.execute(
+                    select(Chunk.id, Document.title, Chunk.heading, Chunk.text)
+                    .join(Document, Document.id == Chunk.document_id)
+                    .where(Chunk.creator_id == creator_id)
+                    .order_by(Chunk.id)
+                )
+            ).all()
+        ids = [r[0] for r in rows]
+        texts = [f"{title}\n{heading}\n{text}" for _, title, heading, text in rows]
+        index = await asyncio.to_thread(LexicalIndex, ids, texts)
+        self.lexical.put(creator_id, revision, index)
+        return index
+
+    async def _rows(self, creator_id: int, ids: list[int]) -> dict[int, tuple[Chunk, str, str]]:
+        if not ids:
+            return {}
+        async with self.db.sessions() as session:
+            result = await session.execute(
+                select(Chunk, Document.title, Document.source_name)
+                .join(Document, Document.id == Chunk.document_id)
+                .where(Chunk.id.in_(ids), Chunk.creator_id == creator_id)
+            )
+            return {chunk.id: (chunk, title, name) for chunk, title, name in result.all()}
