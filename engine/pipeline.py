@@ -30,6 +30,7 @@ from engine.contacts import lock_contact, open_conversation, resolve_identity, t
 from engine.db import Database
 from engine.guardrails import CrisisRoute, HandoffRoute, OptInRoute, OptOutRoute
 from engine.models import ChannelBinding, Creator, InboundReceipt, Message
+from engine.program_route import ProgramRoute, program_commands
 from engine.routing import Route, Router, Turn
 from engine.types import InboundMessage, OutboundMessage, Reply
 
@@ -57,7 +58,8 @@ class Engine:
     ) -> None:
         self.db = db
         self.clock: Clock = clock or SystemClock()
-        self.commands = CommandRoute(commands)
+        answerer = answerer or NoKnowledgeAnswerer()
+        self.commands = CommandRoute([*program_commands(), *commands])
         # Guardrails first, then commands, then what other packages add (program answers), then
         # the catch-alls. The last route accepts every turn.
         self.router = Router(
@@ -67,8 +69,9 @@ class Engine:
                 OptInRoute(),
                 HandoffRoute(),
                 self.commands,
+                ProgramRoute(answerer),
                 *routes,
-                FreeQuestionRoute(answerer or NoKnowledgeAnswerer()),
+                FreeQuestionRoute(answerer),
                 AttachmentOnlyRoute(),
                 EmptyRoute(),
             ]
@@ -165,6 +168,7 @@ class Engine:
                 message=message,
                 now=now,
             )
+            await self.router.prepare(turn)
             route = self.router.select(turn)
             message.route = route.name
             reply = await route.handle(turn)

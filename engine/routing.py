@@ -8,9 +8,9 @@ free questions). Like python-telegram-bot's handlers, each route is split into a
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -32,6 +32,7 @@ class Turn:
     conversation: Conversation
     message: Message
     now: datetime
+    data: dict[str, Any] = field(default_factory=dict)  # what routes loaded in `prepare`
 
     @property
     def text(self) -> str:
@@ -39,6 +40,9 @@ class Turn:
 
 
 class Route(Protocol):
+    """A route may also define `async def prepare(self, turn)`: it runs before any check and may
+    load what the check needs into `turn.data` (one query, not a decision)."""
+
     name: str
 
     def check(self, turn: Turn) -> bool:
@@ -54,6 +58,12 @@ class Router:
         if len(set(names)) != len(names):
             raise ValueError(f"route names must be unique: {names}")
         self.routes = tuple(routes)
+
+    async def prepare(self, turn: Turn) -> None:
+        for route in self.routes:
+            prepare = getattr(route, "prepare", None)
+            if prepare is not None:
+                await prepare(turn)
 
     def select(self, turn: Turn) -> Route:
         for route in self.routes:

@@ -1,0 +1,191 @@
+"""Programs as the engine runs them for real contacts: enroll, leave, pause, resume, fire a due
+wait. Builds the pure runner from stored state, runs one event, stores the result, in the
+caller's transaction (so the state and the messages it produced commit together)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from engine.models import Contact, Creator
+from engine.types import OutboundMessage
+from programs import models as pm
+from programs import store
+from programs.definition import Program
+from programs.facts import Facts
+from programs.runner import ContactInfo, EnrollmentState, Outcome, Runner
+from programs.timeexpr import local_date
+
+
+class EnrollmentError(ValueError):
+    """An enrollment operation that cannot be done as asked; the message says why."""
+
+
+def contact_zone(program: Program, contact: Contact, creator: Creator) -> ZoneInfo:
+    """The program's fixed zone, else the contact's, else the creator's, else UTC."""
+    for name in (program.timezone, contact.timezone, creator.timezone):
+        if name:
+            try:
+                return ZoneInfo(name)
+            except (ZoneInfoNotFoundError, ValueError):
+                continue
+    return ZoneInfo("UTC")
+
+
+@dataclass
+class Loaded:
+    enrollment: pm.Enrollment
+    program: Program
+    runner: Runner
+    state: EnrollmentState
+    facts: Facts
+    tz: ZoneInfo
+
+
+async def load(session: AsyncSession, enrollment: pm.Enrollment) -> Loaded:
+    version = await session.get(pm.ProgramVersion, enrollment.version_id)
+    contact = await session.get(Contact, enrollment.contact_id)
+    assert version is not None  # foreign keys
+    assert contact is not None
+    creator = await session.get(Creator, contact.creator_id)
+    assert creator is not None
+    program = store.definition(version)
+    tz = contact_zone(program, contact, creator)
+    runner = Runner(
+        program,
+        tz,
+        ContactInfo(
+            first_name=contact.first_name, name=contact.display_name, locale=contact.locale
+        ),
+    )
+    facts = await store.load_facts(session, contact.id)
+    return Loaded(enrollment, program, runner, store.state_of(enrollment), facts, tz)
+
+
+async def save(session: AsyncSession, loaded: Loaded, outcome: Outcome, now: datetime) -> None:
+    await store.save_outcome(session, loaded.enrollment, outcome, now, local_date(now, loaded.tz))
+
+
+async def enroll(
+    session: AsyncSession,
+    creator: Creator,
+    contact: Contact,
+    slug: str,
+    now: datetime,
+    *,
+    start_at: datetime | None = None,
+) -> tuple[pm.Enrollment, list[OutboundMessage]]:
+    """Enroll `contact` in the latest version of program `slug` and, unless `start_at` is later,
+    start it now. Re-enrolling after completing or leaving starts over; one running program at a
+    time per contact."""
+    program = await store.find_program(session, creator.id, slug)
+    if program is None:
+        raise EnrollmentError(f"there is no program {slug!r}")
+    version = await store.latest_version(session, program.id)
+    assert version is not None  # a program row is only created with its first version
+    current = await store.current_enrollment(session, contact.id)
+    if current is not None:
+        title = (await session.get(pm.Program, current.program_id)) or program
+        raise EnrollmentError(f"already in the program {title.title!r}")
+    enrollment = await store.enrollment_for(session, contact.id, program.id)
+    definition = store.definition(version)
+    tz = contact_zone(definition, contact, creator)
+    placeholder = EnrollmentState(
+        status="scheduled", cursor=definition.first, start_date=local_date(now, tz)
+    )
+    if enrollment is None:
+        enrollment = pm.Enrollment(
+            contact_id=contact.id,
+            program_id=program.id,
+            version_id=version.id,
+            status="scheduled",
+            state=placeholder.to_json(),
+            started_at=now,
+            updated_at=now,
+        )
+        session.add(enrollment)
+    else:  # starting over on the latest version
+        enrollment.version_id, enrollment.completed_at = version.id, None
+        enrollment.started_at = now
+    enrollment.state, enrollment.status = placeholder.to_json(), "scheduled"
+    enrollment.cursor, enrollment.occurrence = definition.first, 0
+    enrollment.wait_until, enrollment.updated_at = start_at or now, now
+    await session.flush()
+    if start_at is not None and start_at > now:
+        return enrollment, []
+    loaded = await load(session, enrollment)
+    outcome = loaded.runner.start(now, loaded.facts)
+    await save(session, loaded, outcome, now)
+    return enrollment, outcome.messages
+
+
+async def fire_due(
+    session: AsyncSession, enrollment_id: int, now: datetime, *, force: bool = False
+) -> tuple[pm.Enrollment, list[OutboundMessage]]:
+    """Run the wake-up of an enrollment whose wait (or scheduled start) has come. Calling it
+    again, or early, changes nothing unless `force` (fast-forward for trying a program out)."""
+    enrollment = await session.scalar(
+        select(pm.Enrollment).where(pm.Enrollment.id == enrollment_id).with_for_update()
+    )
+    if enrollment is None:
+        raise EnrollmentError(f"no enrollment {enrollment_id}")
+    loaded = await load(session, enrollment)
+    if enrollment.status == "scheduled":
+        if not force and enrollment.wait_until is not None and now < enrollment.wait_until:
+            return enrollment, []
+        outcome = loaded.runner.start(now, loaded.facts)
+    else:
+        outcome = loaded.runner.due(loaded.state, now, loaded.facts, force=force)
+        if outcome.state == loaded.state and not outcome.messages:
+            return enrollment, []
+    await save(session, loaded, outcome, now)
+    return enrollment, outcome.messages
+
+
+async def leave(session: AsyncSession, contact: Contact, now: datetime) -> pm.Enrollment | None:
+    enrollment = await store.current_enrollment(session, contact.id)
+    if enrollment is None:
+        return None
+    state = dataclasses.replace(store.state_of(enrollment), status="left", wait_until=None)
+    enrollment.state, enrollment.status = state.to_json(), "left"
+    enrollment.wait_until, enrollment.updated_at = None, now
+    return enrollment
+
+
+async def pause(session: AsyncSession, contact: Contact, now: datetime) -> pm.Enrollment | None:
+    enrollment = await store.current_enrollment(session, contact.id)
+    if enrollment is None or enrollment.status == "paused":
+        return enrollment
+    state = store.state_of(enrollment)
+    state = dataclasses.replace(state, status="paused", paused_status=state.status)
+    enrollment.state, enrollment.status, enrollment.updated_at = state.to_json(), "paused", now
+    return enrollment
+
+
+async def resume(
+    session: AsyncSession, contact: Contact, now: datetime
+) -> tuple[pm.Enrollment | None, list[OutboundMessage]]:
+    """Pick up where the contact paused. A wait that ended during the pause fires now, under the
+    program's catch-up policy, so a long pause never releases a burst of old messages."""
+    enrollment = await store.current_enrollment(session, contact.id)
+    if enrollment is None or enrollment.status != "paused":
+        return enrollment, []
+    loaded = await load(session, enrollment)
+    state = dataclasses.replace(
+        loaded.state, status=loaded.state.paused_status or "active", paused_status=None
+    )
+    messages: list[OutboundMessage] = []
+    if state.status == "waiting_until":
+        outcome = loaded.runner.due(state, now, loaded.facts)
+    elif state.status == "waiting_answer":
+        outcome = Outcome(state, messages=loaded.runner.reprompt(state, now, loaded.facts))
+    else:
+        outcome = loaded.runner.jump(state, state.cursor or loaded.program.first, now, loaded.facts)
+    messages = outcome.messages
+    await save(session, loaded, outcome, now)
+    return enrollment, messages

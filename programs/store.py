@@ -1,0 +1,322 @@
+"""Programs in SQL: publishing versions, loading definitions, enrollments and their state, and the
+coachee's facts. Works on ids; the engine supplies contacts, timezones and sessions."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from engine.db import upsert_insert
+from programs import definition as d
+from programs import models as m
+from programs.facts import Facts, GoalRecord, HabitRecord
+from programs.runner import (
+    AwardBadge,
+    Effect,
+    EnrollmentState,
+    GoalChange,
+    HabitChange,
+    LogHabit,
+    Outcome,
+    RecordMetric,
+)
+from programs.validate import load_program
+
+ACTIVE_STATUSES = ("active", "waiting_answer", "waiting_until")
+
+
+@dataclass(frozen=True)
+class Published:
+    program: m.Program
+    version: m.ProgramVersion
+    created: bool  # False: the same source was already the latest version
+
+
+def checksum(source: str) -> str:
+    return hashlib.sha256(source.encode()).hexdigest()
+
+
+@functools.lru_cache(maxsize=256)
+def _definition(version_id: int, digest: str, source: str) -> d.Program:
+    return load_program(source)
+
+
+def definition(version: m.ProgramVersion) -> d.Program:
+    """The parsed program of a stored version (parsed once per process)."""
+    return _definition(version.id, version.checksum, version.source)
+
+
+async def publish(session: AsyncSession, creator_id: int, source: str, now: datetime) -> Published:
+    """Validate and store `source` as the next version (raises ProgramInvalid). Publishing the
+    same source as the latest version again creates nothing."""
+    program_def = load_program(source)
+    program = await session.scalar(
+        select(m.Program).where(
+            m.Program.creator_id == creator_id, m.Program.slug == program_def.slug
+        )
+    )
+    if program is None:
+        program = m.Program(
+            creator_id=creator_id, slug=program_def.slug, title=program_def.title, created_at=now
+        )
+        session.add(program)
+        await session.flush()
+    latest = await latest_version(session, program.id)
+    digest = checksum(source)
+    if latest is not None and latest.checksum == digest:
+        return Published(program, latest, created=False)
+    version = m.ProgramVersion(
+        program_id=program.id,
+        version=(latest.version + 1) if latest else 1,
+        source=source,
+        checksum=digest,
+        published_at=now,
+    )
+    program.title = program_def.title
+    session.add(version)
+    await session.flush()
+    return Published(program, version, created=True)
+
+
+async def latest_version(session: AsyncSession, program_id: int) -> m.ProgramVersion | None:
+    return await session.scalar(
+        select(m.ProgramVersion)
+        .where(m.ProgramVersion.program_id == program_id)
+        .order_by(m.ProgramVersion.version.desc())
+        .limit(1)
+    )
+
+
+async def find_program(session: AsyncSession, creator_id: int, slug: str) -> m.Program | None:
+    return await session.scalar(
+        select(m.Program).where(m.Program.creator_id == creator_id, m.Program.slug == slug)
+    )
+
+
+@dataclass(frozen=True)
+class ProgramSummary:
+    slug: str
+    title: str
+    version: int
+    active: int
+    completed: int
+
+
+async def list_programs(session: AsyncSession, creator_id: int) -> list[ProgramSummary]:
+    programs = (
+        await session.scalars(
+            select(m.Program).where(m.Program.creator_id == creator_id).order_by(m.Program.slug)
+        )
+    ).all()
+    out = []
+    for program in programs:
+        latest = await latest_version(session, program.id)
+        counts = dict(
+            (
+                await session.execute(
+                    select(m.Enrollment.status, func.count())
+                    .where(m.Enrollment.program_id == program.id)
+                    .group_by(m.Enrollment.status)
+                )
+            ).tuples()
+        )
+        active = sum(counts.get(s, 0) for s in (*ACTIVE_STATUSES, "paused"))
+        out.append(
+            ProgramSummary(
+                program.slug,
+                program.title,
+                latest.version if latest else 0,
+                active,
+                counts.get("completed", 0),
+            )
+        )
+    return out
+
+
+# -- enrollments -------------------------------------------------------------------------------
+
+
+async def enrollment_for(
+    session: AsyncSession, contact_id: int, program_id: int
+) -> m.Enrollment | None:
+    return await session.scalar(
+        select(m.Enrollment).where(
+            m.Enrollment.contact_id == contact_id, m.Enrollment.program_id == program_id
+        )
+    )
+
+
+async def current_enrollment(session: AsyncSession, contact_id: int) -> m.Enrollment | None:
+    """The contact's running (or paused) enrollment, if any: one at a time per contact."""
+    return await session.scalar(
+        select(m.Enrollment)
+        .where(
+            m.Enrollment.contact_id == contact_id,
+            m.Enrollment.status.in_((*ACTIVE_STATUSES, "paused")),
+        )
+        .order_by(m.Enrollment.updated_at.desc())
+        .limit(1)
+    )
+
+
+def state_of(enrollment: m.Enrollment) -> EnrollmentState:
+    return EnrollmentState.from_json(enrollment.state)
+
+
+async def save_outcome(
+    session: AsyncSession, enrollment: m.Enrollment, outcome: Outcome, now: datetime, tz_today: date
+) -> None:
+    """Persist the runner's new state and effects, and log the step reached."""
+    state = outcome.state
+    enrollment.state = state.to_json()
+    enrollment.status = state.status
+    enrollment.cursor = state.cursor
+    enrollment.wait_until = state.wait_until if state.status == "waiting_until" else None
+    enrollment.occurrence = state.occurrence
+    enrollment.updated_at = now
+    if state.status == "completed" and enrollment.completed_at is None:
+        enrollment.completed_at = now
+    await save_effects(
+        session, enrollment.contact_id, enrollment.id, outcome.effects, now, tz_today
+    )
+    session.add(
+        m.StepLog(
+            enrollment_id=enrollment.id,
+            step=state.cursor or "-",
+            event=state.status,
+            at=now,
+        )
+    )
+
+
+async def save_effects(
+    session: AsyncSession,
+    contact_id: int,
+    enrollment_id: int | None,
+    effects: Sequence[Effect],
+    now: datetime,
+    today: date,
+) -> None:
+    for effect in effects:
+        if isinstance(effect, RecordMetric):
+            session.add(
+                m.Checkin(
+                    contact_id=contact_id,
+                    enrollment_id=enrollment_id,
+                    metric=effect.metric,
+                    value=effect.value,
+                    unit=effect.unit,
+                    recorded_at=now,
+                    local_date=today,
+                )
+            )
+        elif isinstance(effect, LogHabit):
+            habit = await _habit(session, contact_id, effect.habit, effect.habit, now)
+            await session.execute(
+                upsert_insert(session, m.HabitLog)
+                .values(habit_id=habit.id, local_date=today, logged_at=now)
+                .on_conflict_do_nothing(index_elements=["habit_id", "local_date"])
+            )
+        elif isinstance(effect, HabitChange):
+            habit = await _habit(session, contact_id, effect.habit, effect.title, now)
+            habit.title, habit.active = effect.title, effect.active
+        elif isinstance(effect, GoalChange):
+            goal = await session.scalar(
+                select(m.Goal).where(m.Goal.contact_id == contact_id, m.Goal.key == effect.goal)
+            )
+            if goal is None:
+                goal = m.Goal(contact_id=contact_id, key=effect.goal, created_at=now)
+                session.add(goal)
+            goal.title, goal.status = effect.title, effect.status
+            goal.completed_at = now if effect.status == "done" else None
+        elif isinstance(effect, AwardBadge):
+            await session.execute(
+                upsert_insert(session, m.Badge)
+                .values(contact_id=contact_id, key=effect.badge, title=effect.title, awarded_at=now)
+                .on_conflict_do_nothing(index_elements=["contact_id", "key"])
+            )
+    await session.flush()
+
+
+async def _habit(
+    session: AsyncSession, contact_id: int, key: str, title: str, now: datetime
+) -> m.Habit:
+    habit = await session.scalar(
+        select(m.Habit).where(m.Habit.contact_id == contact_id, m.Habit.key == key)
+    )
+    if habit is None:
+        habit = m.Habit(contact_id=contact_id, key=key, title=title, created_at=now)
+        session.add(habit)
+        await session.flush()
+    return habit
+
+
+async def load_facts(session: AsyncSession, contact_id: int) -> Facts:
+    facts = Facts()
+    checkins = await session.scalars(
+        select(m.Checkin)
+        .where(m.Checkin.contact_id == contact_id)
+        .order_by(m.Checkin.recorded_at, m.Checkin.id)
+    )
+    for checkin in checkins:
+        facts.record_metric(checkin.metric, checkin.value, checkin.recorded_at, checkin.local_date)
+    habits = (await session.scalars(select(m.Habit).where(m.Habit.contact_id == contact_id))).all()
+    for habit in habits:
+        facts.habits[habit.key] = HabitRecord(habit.title, habit.active)
+    if habits:
+        logs = await session.execute(
+            select(m.Habit.key, m.HabitLog.local_date)
+            .join(m.Habit, m.Habit.id == m.HabitLog.habit_id)
+            .where(m.Habit.contact_id == contact_id)
+        )
+        for key, day in logs.tuples():
+            facts.habits[key].days.add(day)
+    for goal in await session.scalars(select(m.Goal).where(m.Goal.contact_id == contact_id)):
+        facts.goals[goal.key] = GoalRecord(goal.title, goal.status)
+    for badge in await session.scalars(select(m.Badge).where(m.Badge.contact_id == contact_id)):
+        facts.badges[badge.key] = badge.title
+    return facts
+
+
+async def migrate_enrollments(
+    session: AsyncSession,
+    program: m.Program,
+    to_version: m.ProgramVersion,
+    step_map: dict[str, str] | None = None,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """Move running enrollments of `program` onto `to_version`, which the creator asked for
+    explicitly. A cursor on a step that no longer exists moves to `step_map[step]` when given;
+    otherwise the enrollment is paused (reported, never silently broken)."""
+    new_def = definition(to_version)
+    moved, paused = 0, []
+    rows = await session.scalars(
+        select(m.Enrollment).where(
+            m.Enrollment.program_id == program.id,
+            m.Enrollment.version_id != to_version.id,
+            m.Enrollment.status.in_((*ACTIVE_STATUSES, "paused")),
+        )
+    )
+    for enrollment in rows:
+        state = state_of(enrollment)
+        target = (step_map or {}).get(state.cursor or "", state.cursor)
+        if target is not None and target not in new_def.steps:
+            state.paused_status = state.status if state.status != "paused" else state.paused_status
+            state.status = "paused"
+            paused.append(enrollment.id)
+        else:
+            state.cursor = target
+            moved += 1
+        enrollment.version_id = to_version.id
+        enrollment.state = state.to_json()
+        enrollment.status, enrollment.cursor = state.status, state.cursor
+        if now is not None:
+            enrollment.updated_at = now
+    return {"moved": moved, "paused": paused}
