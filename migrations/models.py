@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from sqlalchemy import MetaData
 
-import engine.models  # noqa: F401  (registers the tables on Base.metadata)
+import engine.models  # noqa: F401  (each import registers its tables on Base.metadata)
 import knowledge.models  # noqa: F401
+import programs.models  # noqa: F401
 from engine.db import Base
 
 target_metadata: MetaData = Base.metadata
