@@ -79,10 +79,12 @@ async def enroll(
     now: datetime,
     *,
     start_at: datetime | None = None,
+    deliver: bool = True,
 ) -> tuple[pm.Enrollment, list[OutboundMessage]]:
-    """Enroll `contact` in the latest version of program `slug` and, unless `start_at` is later,
-    start it now. Re-enrolling after completing or leaving starts over; one running program at a
-    time per contact."""
+    """Enroll `contact` in the latest version of program `slug` and start it now, returning the
+    first messages. With a later `start_at`, or `deliver=False` (no channel at hand, e.g. the
+    CLI), the enrollment stays scheduled and the scheduler starts it. Re-enrolling after
+    completing or leaving starts over; one running program at a time per contact."""
     program = await store.find_program(session, creator.id, slug)
     if program is None:
         raise EnrollmentError(f"there is no program {slug!r}")
@@ -116,7 +118,7 @@ async def enroll(
     enrollment.cursor, enrollment.occurrence = definition.first, 0
     enrollment.wait_until, enrollment.updated_at = start_at or now, now
     await session.flush()
-    if start_at is not None and start_at > now:
+    if not deliver or (start_at is not None and start_at > now):
         return enrollment, []
     loaded = await load(session, enrollment)
     outcome = loaded.runner.start(now, loaded.facts)
@@ -162,7 +164,9 @@ async def pause(session: AsyncSession, contact: Contact, now: datetime) -> pm.En
     if enrollment is None or enrollment.status == "paused":
         return enrollment
     state = store.state_of(enrollment)
-    state = dataclasses.replace(state, status="paused", paused_status=state.status)
+    state = dataclasses.replace(
+        state, status="paused", paused_status=state.status, paused_reason="coachee"
+    )
     enrollment.state, enrollment.status, enrollment.updated_at = state.to_json(), "paused", now
     return enrollment
 
@@ -176,8 +180,13 @@ async def resume(
     if enrollment is None or enrollment.status != "paused":
         return enrollment, []
     loaded = await load(session, enrollment)
+    if loaded.state.paused_reason == "migration":
+        return enrollment, []  # the creator must map the removed step first
     state = dataclasses.replace(
-        loaded.state, status=loaded.state.paused_status or "active", paused_status=None
+        loaded.state,
+        status=loaded.state.paused_status or "active",
+        paused_status=None,
+        paused_reason=None,
     )
     messages: list[OutboundMessage] = []
     if state.status == "waiting_until":

@@ -116,6 +116,11 @@ def program_commands() -> list[Command]:
         resumed, messages = await enroll_ops.resume(turn.session, turn.contact, turn.now)
         if resumed is None:
             return Reply.text("You're not in a program right now.")
+        if resumed.status == "paused":
+            return Reply.text(
+                f"{turn.creator.name} is updating your program; I'll pick it up as soon as "
+                "that's done."
+            )
         if not messages:
             return Reply.text("Your program is running; I'll be in touch at the next step.")
         return Reply(messages=(OutboundMessage("Welcome back!"), *messages))

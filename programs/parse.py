@@ -276,6 +276,11 @@ class Parser:
             kind = inferred[0]
             field = SHORTHAND_KINDS[kind]
             if field != kind:
+                if field in node:
+                    self.error(
+                        node.key_locs[field],
+                        f"give the text once: either `{kind}:` or `{field}:`, not both",
+                    )
                 node[field] = node.pop(kind)
                 node.key_locs[field] = node.key_locs.pop(kind)
         kind = kind.strip()

@@ -48,7 +48,8 @@ class EnrollmentState:
     wait_until: datetime | None = None
     occurrence: int = 0  # bumped at every wait: (enrollment, occurrence) keys one wake-up
     last_answer: Any = None
-    paused_status: Status | None = None
+    paused_status: Status | None = None  # what to go back to on resume
+    paused_reason: str | None = None  # "coachee", or "migration" (their step was removed)
 
     def to_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -365,8 +366,9 @@ class Runner:
                 self._apply(RecordMetric(step.metric, float(value), step.unit), out, now, facts)
             if step.habit and value is not False:
                 self._apply(LogHabit(step.habit), out, now, facts)
+        spec = step.answer if isinstance(step, d.AskingStep) else _choice_spec(step.choices)
         for choice in step.choices:
-            if choice.value == value:
+            if choice.value == value or _reads_as(spec, choice.value, now) == value:
                 return choice.goto
         return None
 
@@ -447,6 +449,14 @@ class Runner:
 
 def _choice_spec(choices: tuple[d.ProgramChoice, ...]) -> AnswerSpec:
     return AnswerSpec("choice", choices=tuple(ChoiceOption(c.label, c.value) for c in choices))
+
+
+def _reads_as(spec: AnswerSpec, reply: str, now: datetime) -> Any:
+    """The value a button's own value parses to (a Yes button of a yes/no question is True)."""
+    try:
+        return parse_typed_answer(spec, reply, None, now.date())
+    except (InvalidAnswer, ValueError):
+        return None
 
 
 def _lower_first(text: str) -> str:

@@ -125,7 +125,7 @@ async def list_programs(session: AsyncSession, creator_id: int) -> list[ProgramS
                     .where(m.Enrollment.program_id == program.id)
                     .group_by(m.Enrollment.status)
                 )
-            ).tuples()
+            ).all()
         )
         active = sum(counts.get(s, 0) for s in (*ACTIVE_STATUSES, "paused"))
         out.append(
@@ -276,7 +276,7 @@ async def load_facts(session: AsyncSession, contact_id: int) -> Facts:
             .join(m.Habit, m.Habit.id == m.HabitLog.habit_id)
             .where(m.Habit.contact_id == contact_id)
         )
-        for key, day in logs.tuples():
+        for key, day in logs:
             facts.habits[key].days.add(day)
     for goal in await session.scalars(select(m.Goal).where(m.Goal.contact_id == contact_id)):
         facts.goals[goal.key] = GoalRecord(goal.title, goal.status)
@@ -308,13 +308,18 @@ async def migrate_enrollments(
         state = state_of(enrollment)
         target = (step_map or {}).get(state.cursor or "", state.cursor)
         if target is not None and target not in new_def.steps:
-            state.paused_status = state.status if state.status != "paused" else state.paused_status
-            state.status = "paused"
+            # Stay on the old version, paused, until a mapping says where to go.
+            if state.status != "paused":
+                state.paused_status, state.status = state.status, "paused"
+                state.paused_reason = "migration"
             paused.append(enrollment.id)
         else:
             state.cursor = target
+            if state.paused_reason == "migration":
+                state.status, state.paused_status = state.paused_status or "active", None
+                state.paused_reason = None
+            enrollment.version_id = to_version.id
             moved += 1
-        enrollment.version_id = to_version.id
         enrollment.state = state.to_json()
         enrollment.status, enrollment.cursor = state.status, state.cursor
         if now is not None:
