@@ -198,3 +198,33 @@ async def resume(
     messages = outcome.messages
     await save(session, loaded, outcome, now)
     return enrollment, messages
+
+
+async def skip_to(
+    session: AsyncSession, enrollment_id: int, step_id: str, now: datetime
+) -> list[OutboundMessage]:
+    """Move a running enrollment to `step_id` and run from there (a coach's decision)."""
+    enrollment = await session.get(pm.Enrollment, enrollment_id, with_for_update=True)
+    if enrollment is None or enrollment.status in ("completed", "left"):
+        raise EnrollmentError(f"enrollment {enrollment_id} is not running")
+    loaded = await load(session, enrollment)
+    if step_id not in loaded.program.steps:
+        raise EnrollmentError(f"the program has no step {step_id!r}")
+    outcome = loaded.runner.jump(loaded.state, step_id, now, loaded.facts)
+    await save(session, loaded, outcome, now)
+    return outcome.messages
+
+
+async def restart(
+    session: AsyncSession, creator: Creator, contact: Contact, now: datetime
+) -> list[OutboundMessage]:
+    """Start the contact's current program over from its first step, on its latest version."""
+    current = await store.current_enrollment(session, contact.id)
+    if current is None:
+        raise EnrollmentError("not in a program")
+    program = await session.get(pm.Program, current.program_id)
+    assert program is not None
+    await leave(session, contact, now)
+    await session.flush()
+    _, messages = await enroll(session, creator, contact, program.slug, now)
+    return messages

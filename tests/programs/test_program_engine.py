@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import func, select
 
 from engine.clock import ManualClock
@@ -248,3 +249,29 @@ async def test_each_turn_is_rebuilt_from_storage(
     async with db.sessions() as session:
         contacts = await session.scalar(select(func.count()).select_from(Contact))
     assert contacts == 2
+
+
+async def test_restart_and_skip_to_a_step(
+    chat: Chat, db: Database, binding: ChannelBinding, clock: ManualClock
+) -> None:
+    from engine.enrollment import EnrollmentError, restart, skip_to
+
+    await publish(db, binding, SLEEP_V1, clock)
+    await chat.say("/join sleep")
+    await chat.say("22:00")
+    async with db.transaction() as session:
+        enrollment = (await session.scalars(select(pm.Enrollment))).one()
+        messages = await skip_to(session, enrollment.id, "rating", clock.now())
+    assert [m.text for m in messages] == ["How did you sleep, 1-10?"]
+    async with db.transaction() as session:
+        with pytest.raises(EnrollmentError, match="no step 'no-such-step'"):
+            await skip_to(session, enrollment.id, "no-such-step", clock.now())
+    async with db.transaction() as session:
+        creator = await session.get(Creator, binding.creator_id)
+        contact = (await session.scalars(select(Contact))).one()
+        assert creator is not None
+        again = await restart(session, creator, contact, clock.now())
+    assert [m.text for m in again] == ["Welcome, Sam!", "When do you usually go to bed?"]
+    async with db.sessions() as session:
+        restarted = (await session.scalars(select(pm.Enrollment))).one()
+    assert restarted.state["variables"] == {}
