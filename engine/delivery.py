@@ -30,8 +30,8 @@ class Recipient:
     binding_id: int
     channel: Channel
     external_user_id: str  # Telegram chat id, "whatsapp:+4915…", widget visitor id
-    contact_id: int
-    identity_id: int
+    contact_id: int | None = None  # known on the proactive path; a webhook reply has the address
+    identity_id: int | None = None
 
 
 @dataclass(frozen=True)
