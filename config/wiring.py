@@ -13,9 +13,11 @@ from config.settings import Settings
 if TYPE_CHECKING:
     from alembic.config import Config
 
+    from engine.answering import Answerer
     from engine.clock import Clock
     from engine.db import Database
     from engine.pipeline import Engine
+    from knowledge.service import KnowledgeService
 
 SECRET_KEY_FILE = "secret_key"  # noqa: S105 (a file name, not a secret)
 
@@ -71,4 +73,61 @@ def build_database(settings: Settings) -> Database:
 def build_engine(settings: Settings, db: Database, clock: Clock | None = None) -> Engine:
     from engine.pipeline import Engine
 
-    return Engine(db, clock=clock)
+    return Engine(db, clock=clock, answerer=build_answerer(settings, db))
+
+
+def build_knowledge(settings: Settings, db: Database) -> KnowledgeService:
+    """The knowledge base: Chroma (a server when COACHBOT_CHROMA_URL is set, else a directory
+    in the data dir that this process then owns), the embedder, chunking and limits. Blocking
+    (imports chromadb): async callers build it in a worker thread."""
+    from knowledge.chunking import ChunkingConfig
+    from knowledge.embeddings import SentenceEmbedder
+    from knowledge.extract import Limits
+    from knowledge.service import KnowledgeConfig, KnowledgeService
+    from knowledge.store import VectorStore
+
+    if settings.chroma_url:
+        store = VectorStore.remote(settings.chroma_url)
+    else:
+        store = VectorStore.persistent(ensure_data_dir(settings) / "chroma")
+    embedder = SentenceEmbedder(
+        settings.embedding_model,
+        batch_size=settings.embedding_batch_size,
+        threads=settings.embedding_threads,
+    )
+    config = KnowledgeConfig(
+        chunking=ChunkingConfig(size=settings.chunk_size, overlap=settings.chunk_overlap),
+        limits=Limits(
+            max_file_bytes=int(settings.max_upload_mb * 1_000_000),
+            max_docx_uncompressed_bytes=int(settings.max_docx_uncompressed_mb * 1_000_000),
+        ),
+        top_k=settings.retrieval_k,
+        min_relevance=settings.min_relevance,
+    )
+    return KnowledgeService(db, store, embedder, config)
+
+
+def build_knowledge_answerer(settings: Settings, knowledge: KnowledgeService) -> Answerer:
+    from engine.answering import KnowledgeAnswerer
+
+    chat_model = None
+    if settings.ollama_url:
+        from engine.llm import ollama_model
+
+        chat_model = ollama_model(settings.ollama_url, settings.llm_model, settings.llm_timeout)
+    return KnowledgeAnswerer(knowledge, chat_model=chat_model, timeout=settings.llm_timeout)
+
+
+def build_answerer(settings: Settings, db: Database) -> Answerer:
+    """The free-question answerer. The knowledge base is opened on the first question, so
+    starting `serve` or `chat` stays quick and takes no lock on the index until it is needed."""
+    from engine.answering import LazyAnswerer
+
+    def open_knowledge() -> Answerer:
+        from knowledge import jobs
+
+        knowledge = build_knowledge(settings, db)
+        jobs.install(knowledge)
+        return build_knowledge_answerer(settings, knowledge)
+
+    return LazyAnswerer(open_knowledge)

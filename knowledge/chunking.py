@@ -14,7 +14,7 @@ from knowledge.blocks import Block, Extracted
 HEADING_SEPARATOR = " > "
 # A sentence ends at . ! ? (optionally closed by a quote or bracket) followed by a space and a
 # capital, digit or opening quote; "e.g. this" and "Dr. Smith" mostly survive.
-_SENTENCE = re.compile(r"(?<=[.!?…])[\"')\]”’]?\s+(?=[\"'(“‘A-Z0-9])")
+_SENTENCE = re.compile(r"(?:(?<=[.!?…])|(?<=[.!?…][\"')\]”’]))\s+(?=[\"'(“‘A-Z0-9])")
 _ABBREVIATION = re.compile(r"\b(?:e\.g|i\.e|etc|vs|Dr|Mr|Mrs|Ms|St|approx|min|max|no)\.$", re.I)
 
 

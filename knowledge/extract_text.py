@@ -47,7 +47,8 @@ def extract_markdown(text: str, fallback_title: str) -> Extracted:
     para: list[str] = []
 
     def flush() -> None:
-        body = clean_text(inline_to_text("\n".join(para)))
+        # Lines of a paragraph are soft-wrapped; lines of a code block are not.
+        body = clean_text(inline_to_text(("\n" if fence else " ").join(para)))
         if body:
             blocks.append(Block(body))
         para.clear()
@@ -56,8 +57,8 @@ def extract_markdown(text: str, fallback_title: str) -> Extracted:
     for i, line in enumerate(lines):
         if fence is not None:
             if line.strip().startswith(fence):
-                fence = None
                 flush()
+                fence = None
             else:
                 para.append(line)
             continue

@@ -8,6 +8,7 @@ PostgreSQL's ts_rank would score every matching row on each query.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Sequence
 from typing import Any
@@ -16,6 +17,8 @@ from typing import Any
 def _tokenizer() -> Any:
     import bm25s
     import Stemmer
+
+    logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs each index build at DEBUG
 
     return bm25s.tokenization.Tokenizer(stemmer=Stemmer.Stemmer("english"), stopwords="en")
 

@@ -9,9 +9,12 @@ the event loop.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from engine.db import Database
 from knowledge.embeddings import Embedder
@@ -72,18 +75,30 @@ class Retriever:
         self.weights = [dense_weight, lexical_weight]
         self.lexical = LexicalCache()
 
-    async def search(self, creator_id: int, query: str, k: int = 5) -> SearchResult:
+    @asynccontextmanager
+    async def _session(self, session: AsyncSession | None) -> AsyncIterator[AsyncSession]:
+        """The caller's session (a turn's: on SQLite a second one would wait for the turn's
+        write lock), or a short one of our own."""
+        if session is not None:
+            yield session
+            return
+        async with self.db.sessions() as own:
+            yield own
+
+    async def search(
+        self, creator_id: int, query: str, k: int = 5, *, session: AsyncSession | None = None
+    ) -> SearchResult:
         query = " ".join(query.split())
         if not query:
             return SearchResult(query)
-        lexical = await self.lexical_index(creator_id)
+        lexical = await self.lexical_index(creator_id, session=session)
         if lexical is None or not lexical.ids:
             return SearchResult(query)
         dense, sparse = await asyncio.to_thread(self._candidates, creator_id, query, lexical)
         fused = fuse([[i for i, _ in dense], [i for i, _ in sparse]], self.weights)
         similarity = dict(dense)
         wanted = [chunk_id for chunk_id, _ in fused[: k * 2]]
-        rows = await self._rows(creator_id, wanted)
+        rows = await self._rows(creator_id, wanted, session)
         hits: list[Hit] = []
         for chunk_id, score in fused:
             row = rows.get(chunk_id)
@@ -116,9 +131,11 @@ class Retriever:
         n = min(self.candidates, len(lexical.ids))
         return self.store.query(creator_id, vector, n), lexical.search(query, n)
 
-    async def lexical_index(self, creator_id: int) -> LexicalIndex | None:
-        async with self.db.sessions() as session:
-            revision = await session.scalar(
+    async def lexical_index(
+        self, creator_id: int, *, session: AsyncSession | None = None
+    ) -> LexicalIndex | None:
+        async with self._session(session) as s:
+            revision = await s.scalar(
                 select(KnowledgeBase.revision).where(KnowledgeBase.creator_id == creator_id)
             )
             if revision is None:
@@ -127,7 +144,7 @@ class Retriever:
             if cached is not None:
                 return cached
             rows = (
-                await session.execute(
+                await s.execute(
                     select(Chunk.id, Document.title, Chunk.heading, Chunk.text)
                     .join(Document, Document.id == Chunk.document_id)
                     .where(Chunk.creator_id == creator_id)
@@ -140,11 +157,13 @@ class Retriever:
         self.lexical.put(creator_id, revision, index)
         return index
 
-    async def _rows(self, creator_id: int, ids: list[int]) -> dict[int, tuple[Chunk, str, str]]:
+    async def _rows(
+        self, creator_id: int, ids: list[int], session: AsyncSession | None
+    ) -> dict[int, tuple[Chunk, str, str]]:
         if not ids:
             return {}
-        async with self.db.sessions() as session:
-            result = await session.execute(
+        async with self._session(session) as s:
+            result = await s.execute(
                 select(Chunk, Document.title, Document.source_name)
                 .join(Document, Document.id == Chunk.document_id)
                 .where(Chunk.id.in_(ids), Chunk.creator_id == creator_id)

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from engine.db import Database
 from knowledge.chunking import ChunkingConfig
@@ -92,8 +93,17 @@ class KnowledgeService:
     async def reconcile(self, creator_id: int, *, repair: bool = True) -> ReconcileReport:
         return await reconcile(self.db, self.store, self.embedder, creator_id, repair=repair)
 
-    async def search(self, creator_id: int, query: str, k: int | None = None) -> SearchResult:
-        return await self.retriever.search(creator_id, query, k or self.config.top_k)
+    async def search(
+        self,
+        creator_id: int,
+        query: str,
+        k: int | None = None,
+        *,
+        session: AsyncSession | None = None,
+    ) -> SearchResult:
+        return await self.retriever.search(
+            creator_id, query, k or self.config.top_k, session=session
+        )
 
     async def has_material(self, creator_id: int) -> bool:
         async with self.db.sessions() as session:

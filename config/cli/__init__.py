@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import click
 
+from config.cli.ask import ask
 from config.cli.base import AppContext
 from config.cli.chat import chat
 from config.cli.config_cmd import config_group
 from config.cli.creator import creator_group
 from config.cli.db import db_group
 from config.cli.demo import demo
+from config.cli.kb import kb_group
 from config.cli.program import enroll, program_group
 from config.cli.serve import serve
 
@@ -35,11 +37,13 @@ def main(ctx: click.Context, config_file: str | None) -> None:
     ctx.obj = AppContext(config_file=config_file)
 
 
+main.add_command(ask)
 main.add_command(chat)
 main.add_command(config_group)
 main.add_command(creator_group)
 main.add_command(db_group)
 main.add_command(demo)
+main.add_command(kb_group)
 main.add_command(enroll)
 main.add_command(program_group)
 main.add_command(serve)

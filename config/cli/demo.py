@@ -51,9 +51,38 @@ def demo(app: AppContext) -> None:
             return password
 
     password = app.run_with_db(work)
+    documents, chunks = app.run_with_db(load_sample_knowledge(app))
     if password is None:
         click.echo("demo creator 'demo' already exists; its persona is refreshed.")
     else:
         click.echo(f"created demo creator 'demo' ({DEMO['bot_name']}).")
         click.echo(f"  hub login (when the hub lands): {DEMO['email']} / {password}")
+    click.echo(f"  knowledge base: {documents} sample documents, {chunks} passages")
     click.echo("Try it:  coachbot chat --creator demo     or     coachbot serve")
+
+
+def load_sample_knowledge(app: AppContext):  # type: ignore[no-untyped-def]
+    """Index the sample coaching texts (sleep, running, habits, nutrition) for the demo coach;
+    re-running finds them unchanged."""
+
+    async def work(db):  # type: ignore[no-untyped-def]
+        from importlib import resources
+
+        from config.wiring import build_knowledge
+        from engine.creators import get_creator
+
+        async with db.sessions() as session:
+            creator_id = (await get_creator(session, DEMO_SLUG)).id
+        knowledge = build_knowledge(app.settings, db)
+        try:
+            samples = resources.files("knowledge") / "samples"
+            results = [
+                await knowledge.ingest(creator_id, item.name, item.read_bytes())
+                for item in sorted(samples.iterdir(), key=lambda i: i.name)
+                if item.name.endswith(".md")
+            ]
+        finally:
+            knowledge.close()
+        return len(results), sum(r.chunks for r in results)
+
+    return work
