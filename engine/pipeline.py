@@ -29,6 +29,7 @@ from engine.commands import Command, CommandRoute
 from engine.contacts import lock_contact, open_conversation, resolve_identity, touch_binding
 from engine.db import Database
 from engine.guardrails import CrisisRoute, HandoffRoute, OptInRoute, OptOutRoute
+from engine.linking import link_commands
 from engine.models import ChannelBinding, Creator, InboundReceipt, Message
 from engine.program_route import ProgramRoute, program_commands
 from engine.routing import Route, Router, Turn
@@ -59,7 +60,7 @@ class Engine:
         self.db = db
         self.clock: Clock = clock or SystemClock()
         answerer = answerer or NoKnowledgeAnswerer()
-        self.commands = CommandRoute([*program_commands(), *commands])
+        self.commands = CommandRoute([*program_commands(), *link_commands(), *commands])
         # Guardrails first, then commands, then what other packages add (program answers), then
         # the catch-alls. The last route accepts every turn.
         self.router = Router(

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import MetaData
 
-import engine.models  # noqa: F401  (each import registers its tables on Base.metadata)
+import engine.channel_models  # (each import registers its tables on Base.metadata)
+import engine.models  # noqa: F401
 import knowledge.models  # noqa: F401
 import programs.models  # noqa: F401
 from engine.db import Base

@@ -1,0 +1,158 @@
+"""Provider channel bindings (Telegram bots, Twilio WhatsApp senders) with their secrets sealed at
+rest: saving, finding by the public key in a webhook URL, listing and removing.
+
+A binding's `config` holds what is not secret (the bot's username, the sender number); its
+`secrets` column holds the sealed tokens (see `engine.secrets`). Decrypted secrets live only in
+a `BindingInfo` in memory and are never logged (its repr hides them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from engine.bindings import new_public_key
+from engine.db import Database
+from engine.models import ChannelBinding, Creator
+from engine.secrets import SecretBox, SecretsUnreadable
+from engine.types import Channel
+
+
+@dataclass(frozen=True)
+class BindingInfo:
+    """A binding as adapters and senders need it, secrets opened."""
+
+    id: int
+    creator_id: int
+    channel: Channel
+    name: str
+    public_key: str
+    enabled: bool
+    config: Mapping[str, Any] = field(default_factory=dict)
+    secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
+    secrets_unreadable: bool = False  # sealed with another secret key: add the binding again
+
+
+def _info(binding: ChannelBinding, box: SecretBox) -> BindingInfo:
+    try:
+        secrets, unreadable = box.open(binding.secrets), False
+    except SecretsUnreadable:
+        secrets, unreadable = {}, True
+    return BindingInfo(
+        id=binding.id,
+        creator_id=binding.creator_id,
+        channel=Channel(binding.channel),
+        name=binding.name,
+        public_key=binding.public_key,
+        enabled=binding.enabled,
+        config=dict(binding.config or {}),
+        secrets=secrets,
+        secrets_unreadable=unreadable,
+    )
+
+
+async def add_binding(
+    db: Database,
+    box: SecretBox,
+    creator: Creator,
+    channel: Channel,
+    *,
+    name: str,
+    now: datetime,
+    config: Mapping[str, Any],
+    secrets: Mapping[str, str],
+    public_key: str | None = None,
+) -> BindingInfo:
+    async with db.transaction() as session:
+        binding = ChannelBinding(
+            creator_id=creator.id,
+            channel=channel.value,
+            name=name,
+            public_key=public_key or new_public_key(),
+            config=dict(config),
+            secrets=box.seal(secrets),
+            created_at=now,
+        )
+        session.add(binding)
+        await session.flush()
+        return _info(binding, box)
+
+
+async def update_binding(
+    db: Database,
+    box: SecretBox,
+    binding_id: int,
+    *,
+    config: Mapping[str, Any] | None = None,
+    secrets: Mapping[str, str] | None = None,
+    enabled: bool | None = None,
+) -> BindingInfo:
+    async with db.transaction() as session:
+        binding = await session.get(ChannelBinding, binding_id, with_for_update=True)
+        if binding is None:
+            raise LookupError(f"no channel binding {binding_id}")
+        if config is not None:
+            binding.config = dict(config)
+        if secrets is not None:
+            binding.secrets = box.seal(secrets)
+        if enabled is not None:
+            binding.enabled = enabled
+        await session.flush()
+        return _info(binding, box)
+
+
+async def load_binding(db: Database, box: SecretBox, binding_id: int) -> BindingInfo | None:
+    async with db.sessions() as session:
+        binding = await session.get(ChannelBinding, binding_id)
+        return _info(binding, box) if binding is not None else None
+
+
+async def find_binding(
+    db: Database, box: SecretBox, public_key: str, channel: Channel
+) -> BindingInfo | None:
+    """The enabled binding a webhook URL names, or None (unknown, disabled or another channel)."""
+    if not public_key or len(public_key) > 64:
+        return None
+    async with db.sessions() as session:
+        binding = await session.scalar(
+            select(ChannelBinding).where(ChannelBinding.public_key == public_key)
+        )
+        if binding is None or not binding.enabled or binding.channel != channel.value:
+            return None
+        return _info(binding, box)
+
+
+async def list_bindings(db: Database, box: SecretBox, creator_id: int) -> list[BindingInfo]:
+    async with db.sessions() as session:
+        rows = await session.scalars(
+            select(ChannelBinding)
+            .where(ChannelBinding.creator_id == creator_id)
+            .order_by(ChannelBinding.id)
+        )
+        return [_info(b, box) for b in rows]
+
+
+async def remove_binding(db: Database, binding_id: int) -> None:
+    """Switch the binding off and forget its secrets. The row stays, so its identities, contacts
+    and history stay too, and adding the same bot or number again picks them up (see
+    `find_reusable`)."""
+    async with db.transaction() as session:
+        binding = await session.get(ChannelBinding, binding_id, with_for_update=True)
+        if binding is not None:
+            binding.enabled = False
+            binding.secrets = None
+
+
+async def find_reusable(
+    db: Database, box: SecretBox, creator_id: int, channel: Channel, match: Mapping[str, Any]
+) -> BindingInfo | None:
+    """The creator's binding of `channel` whose config has all of `match` (e.g. the same bot
+    id), enabled or not: adding a bot again reuses its row instead of forking its contacts."""
+    for info in await list_bindings(db, box, creator_id):
+        if info.channel is channel and all(info.config.get(k) == v for k, v in match.items()):
+            return info
+    return None
