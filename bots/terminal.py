@@ -17,10 +17,13 @@ from pathlib import Path
 from typing import TextIO
 
 from engine.markup import to_ansi, to_plain
-from engine.types import Channel, Choice, InboundMessage, Reply
+from engine.types import Channel, Choice, InboundMessage, OutboundMessage, Reply
 
 OnMessage = Callable[[InboundMessage], Awaitable[Reply]]
 MarkSent = Callable[[int, str | None], Awaitable[None]]
+# (binding id, user id, after message id) → proactive messages to show: the terminal has no push,
+# so what the scheduler delivered while the person was away is shown when they come back.
+FetchProactive = Callable[[int, str, int | None], Awaitable[list[OutboundMessage]]]
 
 QUIT_COMMANDS = frozenset({"/quit", "/exit"})
 
@@ -35,6 +38,7 @@ class TerminalChannel:
         on_message: OnMessage,
         mark_sent: MarkSent,
         bot_name: str,
+        fetch_proactive: FetchProactive | None = None,
         color: bool = False,
     ) -> None:
         self.binding_id = binding_id
@@ -43,6 +47,8 @@ class TerminalChannel:
         self.on_message = on_message
         self.mark_sent = mark_sent
         self.bot_name = bot_name
+        self.fetch_proactive = fetch_proactive
+        self.last_proactive: int | None = None
         self.color = color
         self.session = uuid.uuid4().hex[:12]  # message ids must be unique across chat sessions
         self.counter = itertools.count(1)
@@ -84,6 +90,17 @@ class TerminalChannel:
             blocks.append("\n".join(lines))
         return "\n".join(b for b in blocks if b)
 
+    async def arrived(self) -> str:
+        """Proactive messages delivered since the person last looked (empty if none)."""
+        if self.fetch_proactive is None:
+            return ""
+        messages = await self.fetch_proactive(self.binding_id, self.user_id, self.last_proactive)
+        if not messages:
+            return ""
+        self.last_proactive = messages[-1].message_id
+        self.offered = messages[-1].choices or self.offered
+        return self.render(Reply(messages=tuple(messages)))
+
     async def exchange(self, line: str) -> str:
         """Send one line through the engine; return what the person sees."""
         reply = await self.on_message(self.to_inbound(line))
@@ -110,8 +127,14 @@ def run_chat_loop(
     # Piped input (scripts, tests): no prompt to wait on, but echo each line so the output reads
     # as a transcript.
     interactive = sys.stdin.isatty()
+    first = True
     try:
         while True:
+            news = runner.run(channel.arrived())
+            if news:
+                out.write(("While you were away:\n" if first else "") + news + "\n")
+                out.flush()
+            first = False
             try:
                 line = input(prompt if interactive else "")
             except (EOFError, KeyboardInterrupt):

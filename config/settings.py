@@ -129,6 +129,18 @@ class Settings:
         "Seconds to wait for the language model's answer before answering in grounded mode "
         "instead.",
     )
+    # --- channels (issue 6) ---
+    telegram_api_url: str = setting(
+        "https://api.telegram.org",
+        "Base URL of the Telegram Bot API (a self-hosted Bot API server, or a fake one in tests).",
+    )
+    twilio_api_url: str = setting(
+        "https://api.twilio.com",
+        "Base URL of Twilio's REST API (tests point it at a fake Twilio on loopback).",
+    )
+    provider_timeout: float = setting(
+        10.0, "Seconds to wait for Telegram's or Twilio's API before a send counts as failed."
+    )
     scheduler_interval: float = setting(
         1.0, "Seconds between the scheduler's passes over due work and ready outbox rows."
     )
@@ -136,7 +148,8 @@ class Settings:
         200, "Scheduled items or outbox rows handed to one background job."
     )
     delivery_concurrency: int = setting(
-        32, "Contacts a delivery job sends to at the same time (one person's messages stay in order)."
+        32,
+        "Contacts a delivery job sends to at the same time (one person's messages stay in order).",
     )
     send_rate_scale: float = setting(
         1.0,

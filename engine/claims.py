@@ -3,9 +3,9 @@ message id). Never check-then-insert: two deliveries racing must not both see "n
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from engine.db import upsert_insert
@@ -46,3 +46,26 @@ async def finish(
             error=error[:4000] if error else None,
         )
     )
+
+
+async def stuck(
+    session: AsyncSession, now: datetime, older_than: timedelta, limit: int
+) -> list[int]:
+    """Receipts still 'claimed' after `older_than`: their turn never finished (the process died
+    between the provider's 200 and the reply). Their claim time is refreshed so that another
+    scheduler does not pick them up at the same moment."""
+    stale = (
+        select(InboundReceipt.id)
+        .where(InboundReceipt.status == "claimed", InboundReceipt.claimed_at < now - older_than)
+        .limit(limit)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        stale = stale.with_for_update(skip_locked=True)
+    result = await session.execute(
+        update(InboundReceipt)
+        .where(InboundReceipt.id.in_(stale.scalar_subquery()), InboundReceipt.status == "claimed")
+        .values(claimed_at=now)
+        .returning(InboundReceipt.id)
+        .execution_options(synchronize_session=False)
+    )
+    return list(result.scalars())

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from engine.models import Contact, Creator
+from engine.schedule import schedule
 from engine.types import OutboundMessage
 from programs import models as pm
 from programs import store
@@ -45,6 +46,8 @@ class Loaded:
     state: EnrollmentState
     facts: Facts
     tz: ZoneInfo
+    contact: Contact
+    slug: str
 
 
 async def load(session: AsyncSession, enrollment: pm.Enrollment) -> Loaded:
@@ -64,11 +67,41 @@ async def load(session: AsyncSession, enrollment: pm.Enrollment) -> Loaded:
         ),
     )
     facts = await store.load_facts(session, contact.id)
-    return Loaded(enrollment, program, runner, store.state_of(enrollment), facts, tz)
+    return Loaded(
+        enrollment, program, runner, store.state_of(enrollment), facts, tz, contact, program.slug
+    )
+
+
+def wake_key(enrollment: pm.Enrollment, occurrence: int) -> str:
+    """Idempotency key of one wake-up: this enrollment, this run of it, this wait."""
+    return f"wake:{enrollment.id}:{int(enrollment.started_at.timestamp())}:{occurrence}"
+
+
+async def schedule_wake(
+    session: AsyncSession, enrollment: pm.Enrollment, contact: Contact, due_at: datetime,
+    occurrence: int, *, slug: str, step: str | None,
+) -> None:  # fmt: skip
+    await schedule(
+        session,
+        key=wake_key(enrollment, occurrence),
+        kind="program_wake",
+        creator_id=contact.creator_id,
+        contact_id=contact.id,
+        enrollment_id=enrollment.id,
+        due_at=due_at,
+        payload={"occurrence": occurrence, "program": slug, "step": step},
+    )
 
 
 async def save(session: AsyncSession, loaded: Loaded, outcome: Outcome, now: datetime) -> None:
+    """Store the runner's outcome and, if it now waits, schedule its wake-up."""
     await store.save_outcome(session, loaded.enrollment, outcome, now, local_date(now, loaded.tz))
+    if outcome.wakeup is not None:
+        step = outcome.state.cursor
+        await schedule_wake(
+            session, loaded.enrollment, loaded.contact, outcome.wakeup,
+            outcome.state.occurrence, slug=loaded.slug, step=step,
+        )  # fmt: skip
 
 
 async def enroll(
@@ -119,6 +152,9 @@ async def enroll(
     enrollment.wait_until, enrollment.updated_at = start_at or now, now
     await session.flush()
     if not deliver or (start_at is not None and start_at > now):
+        await schedule_wake(
+            session, enrollment, contact, start_at or now, 0, slug=slug, step=definition.first
+        )
         return enrollment, []
     loaded = await load(session, enrollment)
     outcome = loaded.runner.start(now, loaded.facts)
@@ -127,15 +163,23 @@ async def enroll(
 
 
 async def fire_due(
-    session: AsyncSession, enrollment_id: int, now: datetime, *, force: bool = False
+    session: AsyncSession,
+    enrollment_id: int,
+    now: datetime,
+    *,
+    force: bool = False,
+    occurrence: int | None = None,
 ) -> tuple[pm.Enrollment, list[OutboundMessage]]:
     """Run the wake-up of an enrollment whose wait (or scheduled start) has come. Calling it
-    again, or early, changes nothing unless `force` (fast-forward for trying a program out)."""
+    again, early, or for a wait the enrollment has already left (`occurrence` no longer
+    current) changes nothing, unless `force` (fast-forward for trying a program out)."""
     enrollment = await session.scalar(
         select(pm.Enrollment).where(pm.Enrollment.id == enrollment_id).with_for_update()
     )
     if enrollment is None:
         raise EnrollmentError(f"no enrollment {enrollment_id}")
+    if occurrence is not None and not force and occurrence != enrollment.occurrence:
+        return enrollment, []
     loaded = await load(session, enrollment)
     if enrollment.status == "scheduled":
         if not force and enrollment.wait_until is not None and now < enrollment.wait_until:

@@ -7,33 +7,15 @@ handoff), then opt-out / opt-in keywords, then an active human handoff (the bot 
 from __future__ import annotations
 
 import logging
-import re
-import unicodedata
 
 from engine import metrics
 from engine.crisis import detect_crisis
+from engine.keywords import OPT_IN_WORDS, OPT_OUT_WORDS, keyword
 from engine.persona import crisis_texts
 from engine.routing import Turn
 from engine.types import Reply
 
 log = logging.getLogger(__name__)
-
-# The carrier-standard keywords (as Twilio's) plus a few common in our other languages. Only a
-# message that is exactly one of these counts: "I can't stop snacking" is not an opt-out.
-OPT_OUT_WORDS = frozenset(
-    {"stop", "stopall", "stop all", "unsubscribe", "cancel", "end", "quit", "optout", "opt out"}
-    | {"baja", "parar", "arret", "arreter", "stopp", "abmelden", "afmelden", "annulla"}
-)
-OPT_IN_WORDS = frozenset({"start", "unstop", "resume", "subscribe", "opt in", "optin"})
-
-_TRAILING = re.compile(r"[\s.!?,;:)(\"'*_~-]+")
-
-
-def keyword(text: str) -> str:
-    """Normalize a short message for keyword matching: case, accents, punctuation, spacing."""
-    folded = unicodedata.normalize("NFKD", text.casefold())
-    folded = "".join(ch for ch in folded if not unicodedata.combining(ch))
-    return " ".join(_TRAILING.sub(" ", folded).split())
 
 
 class CrisisRoute:

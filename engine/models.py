@@ -43,6 +43,12 @@ class Creator(Base):
     helpline: Mapped[str | None] = mapped_column(Text)
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
     locale: Mapped[str] = mapped_column(String(35), default="en")
+    # Delivery policies for proactive messages, in each contact's local time.
+    quiet_hours_start: Mapped[str] = mapped_column(
+        String(5), default="21:00", server_default="21:00"
+    )
+    quiet_hours_end: Mapped[str] = mapped_column(String(5), default="08:00", server_default="08:00")
+    daily_proactive_cap: Mapped[int] = mapped_column(default=4, server_default="4")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -89,6 +95,10 @@ class Contact(Base):
     opted_out_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Where proactive messages go; None: the identity the contact wrote from most recently.
+    # A plain id, not a foreign key: identities already point at contacts, and a cycle of
+    # foreign keys makes deletes and SQLite's batch migrations fragile.
+    preferred_identity_id: Mapped[int | None] = mapped_column(BigId)
 
     identities: Mapped[list[ChannelIdentity]] = relationship(back_populates="contact")
 
@@ -192,4 +202,66 @@ class Message(Base):
     __table_args__ = (
         Index(None, "conversation_id", "id"),
         Index(None, "binding_id", "provider_message_id"),
+    )
+
+
+class ScheduledWork(Base):
+    """Due work: a program wake-up, a nudge, a reminder, a broadcast. SQL is the schedule: a row
+    is claimed atomically when due, handled by an idempotent handler, and marked done. `key`
+    makes scheduling the same work twice a no-op (e.g. "wake:<enrollment>:<occurrence>")."""
+
+    __tablename__ = "scheduled_work"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), unique=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    creator_id: Mapped[int] = mapped_column(ForeignKey("creators.id", ondelete="CASCADE"))
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
+    enrollment_id: Mapped[int | None] = mapped_column(BigId)  # no FK: engine must not need programs
+    payload: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    state: Mapped[str] = mapped_column(String(20), default="pending")  # pending|claimed|done
+    attempts: Mapped[int] = mapped_column(default=0)
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    result: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (Index(None, "state", "due_at"),)
+
+
+class Outbox(Base):
+    """One proactive send: the message (already in the conversation) and its delivery state.
+    pending → queued → sending → sent | failed | skipped (each end state with a reason)."""
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), unique=True)
+    kind: Mapped[str] = mapped_column(String(40))  # program | nudge | reminder | broadcast | reply
+    creator_id: Mapped[int] = mapped_column(ForeignKey("creators.id", ondelete="CASCADE"))
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"))
+    binding_id: Mapped[int | None] = mapped_column(
+        ForeignKey("channel_bindings.id", ondelete="SET NULL")
+    )
+    identity_id: Mapped[int | None] = mapped_column(
+        ForeignKey("channel_identities.id", ondelete="SET NULL")
+    )
+    template_key: Mapped[str | None] = mapped_column(String(200))  # for the WhatsApp window
+    state: Mapped[str] = mapped_column(String(20), default="pending")
+    reason: Mapped[str | None] = mapped_column(String(60))
+    attempts: Mapped[int] = mapped_column(default=0)
+    ambiguous: Mapped[bool] = mapped_column(Boolean, default=False)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    queued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    sending_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    provider_message_ids: Mapped[list[str]] = mapped_column(Json, default=list)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (
+        Index(None, "state", "next_attempt_at"),
+        Index(None, "contact_id", "sent_at"),
     )

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from engine import claims, metrics
 from engine.answering import (
@@ -30,7 +30,7 @@ from engine.contacts import lock_contact, open_conversation, resolve_identity, t
 from engine.db import Database
 from engine.guardrails import CrisisRoute, HandoffRoute, OptInRoute, OptOutRoute
 from engine.linking import link_commands
-from engine.models import ChannelBinding, Creator, InboundReceipt, Message
+from engine.models import ChannelBinding, ChannelIdentity, Creator, InboundReceipt, Message
 from engine.program_route import ProgramRoute, program_commands
 from engine.routing import Route, Router, Turn
 from engine.types import InboundMessage, OutboundMessage, Reply
@@ -222,6 +222,39 @@ class Engine:
                 )
             )
 
+    async def proactive_since(
+        self, binding_id: int, external_user_id: str, after_id: int | None = None
+    ) -> list[OutboundMessage]:
+        """Proactive messages delivered to this person (on any channel) after message `after_id`,
+        or since they last wrote: what a channel without push (the terminal) shows on return."""
+        async with self.db.sessions() as session:
+            identity = await session.scalar(
+                select(ChannelIdentity).where(
+                    ChannelIdentity.binding_id == binding_id,
+                    ChannelIdentity.external_user_id == external_user_id,
+                )
+            )
+            if identity is None:
+                return []
+            if after_id is None:
+                after_id = await session.scalar(
+                    select(func.max(Message.id)).where(
+                        Message.contact_id == identity.contact_id, Message.direction == "in"
+                    )
+                )
+            rows = await session.scalars(
+                select(Message)
+                .where(
+                    Message.contact_id == identity.contact_id,
+                    Message.direction == "out",
+                    Message.status == "sent",
+                    Message.route.in_(PROACTIVE_ROUTES),
+                    Message.id > (after_id or 0),
+                )
+                .order_by(Message.id)
+            )
+            return [OutboundMessage.from_stored(m.text, m.payload, m.id) for m in rows]
+
     async def mark_failed(self, message_id: int, error: str) -> None:
         async with self.db.transaction() as session:
             await session.execute(
@@ -230,6 +263,9 @@ class Engine:
                 .where(Message.id == message_id, Message.direction == "out")
                 .values(status="failed", error=error[:4000])
             )
+
+
+PROACTIVE_ROUTES = ("program", "nudge", "reminder", "broadcast")
 
 
 def _inbound_payload(inbound: InboundMessage) -> dict[str, object]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from engine import enrollment as enroll_ops
 from engine.answering import Answerer
 from engine.commands import Command
-from engine.guardrails import keyword
+from engine.keywords import keyword
 from engine.routing import Turn
 from engine.types import Channel, OutboundMessage, Reply
 from programs import models as pm

@@ -146,6 +146,21 @@ class OutboundMessage:
             data["media"] = [m.to_json() for m in self.media]
         return data
 
+    @classmethod
+    def from_stored(
+        cls, text: str, payload: Mapping[str, Any] | None, message_id: int | None = None
+    ) -> OutboundMessage:
+        """The inverse of `payload_json`: a stored message back into what a sender takes."""
+        payload = payload or {}
+        return cls(
+            text=text,
+            choices=tuple(Choice(c["label"], c["payload"]) for c in payload.get("choices", [])),
+            media=tuple(
+                Media(m["kind"], m["url"], m.get("caption")) for m in payload.get("media", [])
+            ),
+            message_id=message_id,
+        )
+
 
 @dataclass(frozen=True)
 class Reply:

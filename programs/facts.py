@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 
@@ -57,22 +58,29 @@ class _EmptyDefault(dict[str, Any]):
         return self._empty
 
 
-def metric_view(points: list[MetricPoint], today: date) -> dict[str, Any]:
-    values = [p.value for p in points]
+def _number(value: float) -> float | int:
+    """7.0 reads as 7 in a message; 7.5 stays 7.5."""
+    return int(value) if float(value).is_integer() else value
+
+
+def metric_view(points: list[MetricPoint], today: date) -> SimpleNamespace:
+    """What templates see as `metrics.<name>`: attributes, so `values` is the series (a dict's
+    `.values` would be its method)."""
+    values = [_number(p.value) for p in points]
     recent = [p.value for p in points if p.local_date > today - timedelta(days=7)]
     todays = [p.value for p in points if p.local_date == today]
-    return {
-        "last": values[-1] if values else None,
-        "previous": values[-2] if len(values) > 1 else None,
-        "today": todays[-1] if todays else None,
-        "count": len(values),
-        "avg": sum(values) / len(values) if values else None,
-        "avg7": sum(recent) / len(recent) if recent else None,
-        "min": min(values) if values else None,
-        "max": max(values) if values else None,
-        "trend": values[-1] - values[-2] if len(values) > 1 else None,
-        "values": values,
-    }
+    return SimpleNamespace(
+        last=values[-1] if values else None,
+        previous=values[-2] if len(values) > 1 else None,
+        today=_number(todays[-1]) if todays else None,
+        count=len(values),
+        avg=sum(values) / len(values) if values else None,
+        avg7=sum(recent) / len(recent) if recent else None,
+        min=min(values) if values else None,
+        max=max(values) if values else None,
+        trend=_number(values[-1] - values[-2]) if len(values) > 1 else None,
+        values=values,
+    )
 
 
 @dataclass
@@ -107,16 +115,14 @@ class Facts:
             ),
             "streaks": self.streaks(today),
             "habits": {
-                name: {
-                    "title": h.title,
-                    "active": h.active,
-                    "days": len(h.days),
-                    "done_today": today in h.days,
-                }
+                name: SimpleNamespace(
+                    title=h.title, active=h.active, days=len(h.days), done_today=today in h.days
+                )
                 for name, h in self.habits.items()
             },
             "goals": {
-                name: {"title": g.title, "status": g.status} for name, g in self.goals.items()
+                name: SimpleNamespace(title=g.title, status=g.status)
+                for name, g in self.goals.items()
             },
             "badges": dict(self.badges),
         }

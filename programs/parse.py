@@ -12,11 +12,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
+from engine.keywords import RESERVED_WORDS, keyword
 from programs import definition as d
 from programs.answers import AnswerSpec, AnswerType, ChoiceOption
 from programs.located import LDict, LList, LoadError, Loc, LStr, Node, load, loc_of
 from programs.templating import CONTEXT_NAMES
-from programs.timeexpr import Duration, parse_duration, parse_wait
+from programs.timeexpr import Duration, parse_duration, parse_time_of_day, parse_wait
 
 T = TypeVar("T")
 
@@ -51,7 +52,6 @@ STEP_KEYS: dict[str, set[str]] = {
     "badge": {"badge", "title", "when", "text"},
     "end": {"text"},
 }
-RESERVED_KEYWORDS = {"stop", "start", "unsubscribe", "cancel", "end", "quit", "help"}
 
 
 @dataclass(frozen=True, order=True)
@@ -236,7 +236,12 @@ class Parser:
                     f"variable {name!r}: unknown type {kind!r}; use one of {', '.join(types)}",
                 )
                 continue
-            out[name] = d.VariableSpec(name, cast(d.VariableType, kind), default)
+            try:
+                value = _typed_default(kind, default)
+            except ValueError as exc:
+                self.error(loc_of(spec, loc), f"variable {name!r}: default {default!r} {exc}")
+                continue
+            out[name] = d.VariableSpec(name, cast(d.VariableType, kind), value)
         return out
 
     def keywords(self, node: Node | None, parent: Loc) -> dict[str, str]:
@@ -250,8 +255,8 @@ class Parser:
         out: dict[str, str] = {}
         for word, target in node.items():
             loc = node.key_locs[word]
-            key = " ".join(word.casefold().split())
-            if key in RESERVED_KEYWORDS or key.startswith("/"):
+            key = keyword(word)
+            if not key or key in RESERVED_WORDS or word.strip().startswith("/"):
                 self.error(loc, f"keyword {word!r} is reserved (opt-out words and commands)")
             elif not isinstance(target, LStr):
                 self.error(loc, f"keyword {word!r} must name a step id")
@@ -588,6 +593,36 @@ def _timezone(name: str) -> str | None:
             f"unknown timezone {name!r}: use `contact` or an IANA name such as Europe/Berlin"
         ) from None
     return name
+
+
+def _typed_default(kind: str, raw: str | None) -> str | int | float | bool | None:
+    """A variable's default as its declared type (YAML scalars arrive as text)."""
+    if raw is None:
+        return None
+    text = raw.strip()
+    if kind == "integer":
+        if not re.fullmatch(r"-?\d+", text):
+            raise ValueError("is not a whole number")
+        return int(text)
+    if kind == "number":
+        try:
+            return float(text)
+        except ValueError:
+            raise ValueError("is not a number") from None
+    if kind == "boolean":
+        if text.lower() not in ("true", "false", "yes", "no"):
+            raise ValueError("is not true or false")
+        return text.lower() in ("true", "yes")
+    if kind == "time":
+        parse_time_of_day(text)
+    elif kind == "date":
+        from datetime import date
+
+        try:
+            date.fromisoformat(text)
+        except ValueError:
+            raise ValueError("is not a date like 2026-03-01") from None
+    return raw
 
 
 def _options(choices: tuple[d.ProgramChoice, ...]) -> tuple[ChoiceOption, ...]:

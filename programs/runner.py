@@ -26,7 +26,7 @@ from programs.answers import AnswerSpec, ChoiceOption, InvalidAnswer, looks_like
 from programs.answers import parse_answer as parse_typed_answer
 from programs.facts import Facts, GoalRecord, HabitRecord
 from programs.templating import evaluate, render
-from programs.timeexpr import local_date, resolve_wait
+from programs.timeexpr import local_date, local_instant, resolve_wait
 
 Status = Literal[
     "scheduled", "active", "waiting_answer", "waiting_until", "paused", "completed", "left"
@@ -157,6 +157,9 @@ class Runner:
                 return out
             value_payload = choice_payload[len(prefix) :]
         spec = step.answer if isinstance(step, d.AskingStep) else _choice_spec(step.choices)
+        if spec.type == "text" and value_payload is None and text and looks_like_question(text):
+            out.answered = False  # "can I pick two habits?" asks rather than answers
+            return out
         try:
             value = parse_typed_answer(spec, text, value_payload, local_date(now, self.tz))
         except InvalidAnswer as problem:
@@ -184,9 +187,13 @@ class Runner:
         out.state.status = "active"
         out.state.cursor = step.next
         out.state.wait_until = None
+        if force and state.wait_until > now:
+            # Fast-forward moves the program's calendar too, so `day` and "day N" waits follow.
+            skipped = (local_date(state.wait_until, self.tz) - local_date(now, self.tz)).days
+            out.state.day_offset -= max(0, skipped)
         late = not force and now - state.wait_until > self._late_after()
         if late:
-            return self._catch_up(out, state.wait_until, now, facts)
+            return self._catch_up(out, step.id, state.wait_until, now, facts)
         return self._walk(out, now, facts)
 
     def jump(self, state: EnrollmentState, step_id: str, now: datetime, facts: Facts) -> Outcome:
@@ -233,7 +240,7 @@ class Runner:
                 state.cursor = step.next
                 if now - due > self._late_after():
                     if not silent:
-                        return self._catch_up(out, due, now, facts)
+                        return self._catch_up(out, step.id, due, now, facts)
                 elif silent:  # back on schedule: what comes next is sent as usual
                     self._flush_missed(out, missed, now, facts)
                     silent, missed = False, None
@@ -247,9 +254,10 @@ class Runner:
                 return out
             if step.blocks:  # a question, a check-in or a message with buttons
                 assert isinstance(step, (d.MessageStep, d.AskingStep))
-                if silent:
+                if silent:  # missed: not asked, and branches must not see an older answer
                     if missed is not None and isinstance(step, d.MessageStep):
                         missed.append(self._render(step.text, state, now, facts))
+                    state.last_answer = None
                     state.cursor = step.next
                     continue
                 out.messages += self._ask(step, state, now, facts)
@@ -305,11 +313,24 @@ class Runner:
                 out.messages.append(OutboundMessage(text))
         return step.next
 
-    def _catch_up(self, out: Outcome, due: datetime, now: datetime, facts: Facts) -> Outcome:
-        """Continue after a wait that ended `now - due` ago, by the program's catch-up policy."""
+    def _catch_up(
+        self, out: Outcome, wait_id: str, due: datetime, now: datetime, facts: Facts
+    ) -> Outcome:
+        """Continue after the wait `wait_id` ended `now - due` ago, by the catch-up policy."""
         state = out.state
         if self.program.catch_up == "deliver":
-            state.day_offset += max(0, (local_date(now, self.tz) - local_date(due, self.tz)).days)
+            # Shift the rest of the program by the whole days missed; if the wait's time of day
+            # is still ahead today (a 21:00 step missed two days ago), wait for it.
+            missed_days = max(0, (local_date(now, self.tz) - local_date(due, self.tz)).days)
+            state.day_offset += missed_days
+            local_due = due.astimezone(self.tz)
+            shifted = local_instant(
+                local_due.date() + timedelta(days=missed_days), local_due.time(), self.tz
+            )
+            if shifted > now:
+                state.cursor, state.status, state.wait_until = wait_id, "waiting_until", shifted
+                state.occurrence += 1
+                return out
             return self._walk(out, now, facts)
         missed: list[str] | None = [] if self.program.catch_up == "merge" else None
         return self._walk(out, now, facts, silent=True, missed=missed)

@@ -19,7 +19,7 @@ from engine.types import OutboundMessage
 from programs.definition import Program
 from programs.facts import Facts
 from programs.runner import ContactInfo, EnrollmentState, Outcome, Runner
-from programs.timeexpr import parse_duration
+from programs.timeexpr import Duration, local_instant, parse_duration
 
 DEFAULT_REPLY_DELAY = timedelta(minutes=1)
 MAX_EVENTS = 10_000
@@ -28,7 +28,19 @@ MAX_EVENTS = 10_000
 @dataclass(frozen=True)
 class ScriptedAnswer:
     text: str
-    after: timedelta = DEFAULT_REPLY_DELAY
+    after: Duration | timedelta | None = None  # how long the coachee takes (default a minute)
+
+
+def load_answers(text: str) -> list[ScriptedAnswer]:
+    """An answers file: a YAML list of strings or {text, after} mappings. Every scalar is read
+    as written (YAML 1.1 would turn `yes` into True and `6:30` into 390)."""
+    import yaml
+
+    try:
+        data = yaml.load(text, Loader=yaml.BaseLoader)  # noqa: S506 (BaseLoader builds no objects)
+    except yaml.YAMLError as exc:
+        raise ValueError(f"not valid YAML: {exc}") from None
+    return scripted_answers(data)
 
 
 def scripted_answers(data: Any) -> list[ScriptedAnswer]:
@@ -41,11 +53,9 @@ def scripted_answers(data: Any) -> list[ScriptedAnswer]:
             if "text" not in item:
                 raise ValueError(f"answer {index}: a mapping needs `text` (and optionally `after`)")
             after = item.get("after")
-            delay = DEFAULT_REPLY_DELAY
-            if after is not None:
-                duration = parse_duration(str(after))
-                delay = timedelta(days=duration.days, seconds=duration.seconds)
-            answers.append(ScriptedAnswer(str(item["text"]), delay))
+            answers.append(
+                ScriptedAnswer(str(item["text"]), parse_duration(str(after)) if after else None)
+            )
         else:
             answers.append(ScriptedAnswer(str(item)))
     return answers
@@ -83,6 +93,16 @@ class Simulation:
         # stored state after every event is identical to an uninterrupted one.
         self.round_trip = round_trip or (lambda state: state)
 
+    def _later(self, after: Duration | timedelta | None) -> datetime:
+        """`now` plus a reply delay; a delay in days counts local calendar days (DST-safe)."""
+        if after is None:
+            return self.now + DEFAULT_REPLY_DELAY
+        if isinstance(after, timedelta):
+            return self.now + after
+        local = self.now.astimezone(self.tz)
+        moved = local_instant(local.date() + timedelta(days=after.days), local.time(), self.tz)
+        return moved + timedelta(seconds=after.seconds)
+
     def _emit(self, outcome: Outcome) -> EnrollmentState:
         for message in outcome.messages:
             self.lines.append(Line(self.now, self.bot, render_message(message)))
@@ -100,8 +120,10 @@ class Simulation:
             elif state.status == "waiting_answer":
                 answer = next_answer()
                 if answer is None:
+                    self.lines.append(Line(self.now, "--", "no more answers: stopped here"))
+                    yield self.lines[-1]
                     return
-                self.now += answer.after
+                self.now = self._later(answer.after)
                 self.lines.append(Line(self.now, self.name, answer.text))
                 outcome = self.runner.answer(state, answer.text, None, self.now, self.facts)
                 if not outcome.answered:

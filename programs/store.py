@@ -285,6 +285,20 @@ async def load_facts(session: AsyncSession, contact_id: int) -> Facts:
     return facts
 
 
+def _fits(program: d.Program, step_id: str, state: EnrollmentState) -> bool:
+    """Whether an enrollment in `state` can sit on `step_id` of `program`: the step exists and
+    is of a kind that waits the way the enrollment waits (for an answer, or for a time)."""
+    step = program.steps.get(step_id)
+    if step is None:
+        return False
+    waiting = state.paused_status if state.status == "paused" else state.status
+    if waiting == "waiting_answer":
+        return isinstance(step, (d.AskingStep, d.MessageStep)) and step.blocks
+    if waiting == "waiting_until":
+        return isinstance(step, d.WaitStep)
+    return True
+
+
 async def migrate_enrollments(
     session: AsyncSession,
     program: m.Program,
@@ -307,7 +321,7 @@ async def migrate_enrollments(
     for enrollment in rows:
         state = state_of(enrollment)
         target = (step_map or {}).get(state.cursor or "", state.cursor)
-        if target is not None and target not in new_def.steps:
+        if target is not None and not _fits(new_def, target, state):
             # Stay on the old version, paused, until a mapping says where to go.
             if state.status != "paused":
                 state.paused_status, state.status = state.status, "paused"

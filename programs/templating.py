@@ -93,10 +93,25 @@ def render(source: str, context: Mapping[str, Any]) -> str:
     try:
         return str(_compiled_template(source).render(context)).strip()
     except (UndefinedError, SecurityError, TypeError, ValueError) as exc:
-        # Validation catches unknown names; what is left is data (e.g. a metric with no values
-        # yet). Show the text without the failed part rather than nothing.
+        # Validation catches unknown names; what is left is data (e.g. comparing a check-in that
+        # has no value yet). Send the plain text around the template logic rather than nothing,
+        # and never the text of every branch of an `if`.
         log.warning("template failed to render", extra={"error": str(exc)})
-        return re.sub(r"\{\{.*?\}\}|\{%.*?%\}", "", source).strip()
+        return fallback_text(source)
+
+
+_BLOCK = re.compile(
+    r"\{%-?\s*(if|for)\b.*?%\}(?:(?!\{%-?\s*(?:if|for)\b).)*?\{%-?\s*end\1\s*-?%\}", re.S
+)
+
+
+def fallback_text(source: str) -> str:
+    """The template without its logic: if/for blocks (innermost first) and expressions go."""
+    text, previous = source, None
+    while text != previous:
+        previous, text = text, _BLOCK.sub("", text)
+    text = re.sub(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", "", text, flags=re.S)
+    return re.sub(r"[ \t]{2,}", " ", text).strip()
 
 
 def evaluate(condition: str, context: Mapping[str, Any]) -> bool:

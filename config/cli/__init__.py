@@ -6,6 +6,7 @@ from __future__ import annotations
 import click
 
 from config.cli.ask import ask
+from config.cli.background import scheduler, worker
 from config.cli.base import AppContext
 from config.cli.chat import chat
 from config.cli.config_cmd import config_group
@@ -46,4 +47,6 @@ main.add_command(demo)
 main.add_command(kb_group)
 main.add_command(enroll)
 main.add_command(program_group)
+main.add_command(scheduler)
 main.add_command(serve)
+main.add_command(worker)

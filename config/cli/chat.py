@@ -48,6 +48,7 @@ def chat(app: AppContext, slug: str, as_name: str | None) -> None:
             display_name=user,
             on_message=engine.handle,
             mark_sent=engine.mark_sent,
+            fetch_proactive=engine.proactive_since,
             bot_name=bot_name,
             color=sys.stdout.isatty(),
         )

@@ -84,3 +84,67 @@ def list_(app: AppContext) -> None:
     widths = [max(len(str(r[i])) for r in [headers, *rows]) for i in range(4)]
     for row in [headers, *rows]:
         click.echo("  ".join(f"{v:<{w}}" for v, w in zip(row, widths, strict=True)).rstrip())
+
+
+@creator_group.command("set")
+@click.argument("slug")
+@click.option("--name", help="The coach's name.")
+@click.option("--bot-name", help="The bot's name.")
+@click.option("--timezone", help="Default IANA timezone of the creator's coachees.")
+@click.option("--greeting", help="The /start greeting ({first_name}, {bot_name}, {coach_name}).")
+@click.option("--crisis-message", help="Sent when a coachee states they may harm themselves.")
+@click.option("--helpline", help="The helpline text sent with the crisis message.")
+@click.option(
+    "--quiet-hours",
+    metavar="HH:MM-HH:MM|off",
+    help="Local hours without proactive messages, e.g. 21:00-08:00, or off.",
+)
+@click.option(
+    "--daily-cap", type=click.IntRange(0, 100), help="Proactive messages per contact per day."
+)
+@pass_app
+def set_(app: AppContext, /, slug: str, **changes: str | int | None) -> None:
+    """Change a creator's persona and delivery policies."""
+    updates = {key: value for key, value in changes.items() if value is not None}
+    if not updates:
+        raise fail("nothing to change: give at least one option (see --help)")
+    quiet = updates.pop("quiet_hours", None)
+    if quiet is not None:
+        updates.update(_quiet_hours(str(quiet)))
+    if "daily_cap" in updates:
+        updates["daily_proactive_cap"] = updates.pop("daily_cap")
+    app.start(quiet=True)
+
+    async def work(db):  # type: ignore[no-untyped-def]
+        from engine.creators import CreatorError, get_creator, validate_timezone
+
+        async with db.transaction() as session:
+            try:
+                creator = await get_creator(session, slug)
+                if "timezone" in updates:
+                    validate_timezone(str(updates["timezone"]))
+            except CreatorError as exc:
+                raise fail(str(exc)) from None
+            for key, value in updates.items():
+                setattr(creator, key, value)
+
+    app.run_with_db(work)
+    click.echo(f"updated {slug}: {', '.join(sorted(updates))}")
+
+
+def _quiet_hours(value: str) -> dict[str, str]:
+    from datetime import time
+
+    if value.strip().lower() == "off":
+        return {"quiet_hours_start": "00:00", "quiet_hours_end": "00:00"}
+    start, sep, end = value.partition("-")
+    try:
+        parsed = [time.fromisoformat(part.strip()) for part in (start, end)] if sep else []
+    except ValueError:
+        parsed = []
+    if len(parsed) != 2:
+        raise fail(f"--quiet-hours {value!r}: use HH:MM-HH:MM (e.g. 21:00-08:00) or off")
+    return {
+        "quiet_hours_start": parsed[0].strftime("%H:%M"),
+        "quiet_hours_end": parsed[1].strftime("%H:%M"),
+    }

@@ -59,10 +59,8 @@ def simulate(file: str, answers_file: str | None, zone: str, start: str | None, 
     --answers you answer each question yourself (/quit stops)."""
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-    import yaml
-
     from programs.parse import ProgramInvalid
-    from programs.simulate import ScriptedAnswer, Simulation, format_line, scripted_answers
+    from programs.simulate import ScriptedAnswer, Simulation, format_line, load_answers
     from programs.validate import load_program
 
     try:
@@ -76,8 +74,8 @@ def simulate(file: str, answers_file: str | None, zone: str, start: str | None, 
     moment = _parse_start(start, tz)
     if answers_file:
         try:
-            queue = iter(scripted_answers(yaml.safe_load(_read(answers_file))))
-        except (yaml.YAMLError, ValueError) as exc:
+            queue = iter(load_answers(_read(answers_file)))
+        except ValueError as exc:
             raise fail(f"{answers_file}: {exc}") from None
 
         def next_answer() -> ScriptedAnswer | None:

@@ -30,7 +30,22 @@ def serve(app: AppContext, host: str | None, port: int | None) -> None:
 
             redis = Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=5)
         db = build_database(settings)
-        return create_app(settings, db, build_engine(settings, db), redis)
+        engine = build_engine(settings, db)
+        app = create_app(settings, db, engine, redis)
+        if redis is None:  # embedded mode: this process is also the scheduler and the worker
+            from config.runtime import build_embedded_background
+
+            background = build_embedded_background(settings, engine)
+
+            async def start_background(_app: web.Application) -> None:
+                await background.start()
+
+            async def stop_background(_app: web.Application) -> None:
+                await background.close(settings.shutdown_timeout)
+
+            app.on_startup.append(start_background)
+            app.on_shutdown.append(stop_background)
+        return app
 
     mode = "scaled" if settings.redis_url else "embedded"
     logging.getLogger("coachbot").info(

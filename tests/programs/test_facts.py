@@ -40,8 +40,9 @@ def test_context_views_of_metrics_and_unknown_names() -> None:
         )
     context = facts.context(date(2026, 5, 3))
     mood = context["metrics"]["mood"]
-    assert (mood["last"], mood["previous"], mood["trend"], mood["avg"]) == (8.0, 6.0, 2.0, 6.0)
-    assert mood["today"] == 8.0
-    assert context["metrics"]["weight"]["count"] == 0  # unknown metric: empty, not an error
+    assert (mood.last, mood.previous, mood.trend, mood.avg) == (8, 6, 2, 6.0)
+    assert mood.values == [4, 6, 8]  # whole numbers read as whole numbers in messages
+    assert mood.today == 8
+    assert context["metrics"]["weight"].count == 0  # unknown metric: empty, not an error
     assert context["streaks"]["mood"] == 3
     assert context["streaks"]["anything"] == 0

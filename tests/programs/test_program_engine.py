@@ -275,3 +275,33 @@ async def test_restart_and_skip_to_a_step(
     async with db.sessions() as session:
         restarted = (await session.scalars(select(pm.Enrollment))).one()
     assert restarted.state["variables"] == {}
+
+
+async def test_migration_pauses_people_whose_step_changed_kind(
+    engine: Engine, db: Database, binding: ChannelBinding, clock: ManualClock
+) -> None:
+    await publish(db, binding, SLEEP_V1, clock)
+    person = Chat(engine, binding.id, user_id="k")
+    await person.say("/join sleep")  # waiting for an answer on "bedtime"
+    v2 = SLEEP_V1.replace(
+        "  - id: bedtime\n    kind: question\n    text: When do you usually go to bed?\n    answer: time\n    store: bedtime\n",
+        "  - id: bedtime\n    wait: 1h\n",
+    ).replace("Got it: {{ bedtime }}.", "Got it.")
+    await publish(db, binding, v2, clock)
+    async with db.transaction() as session:
+        program = (await session.scalars(select(pm.Program))).one()
+        latest = await store.latest_version(session, program.id)
+        assert latest is not None
+        result = await store.migrate_enrollments(session, program, latest, now=clock.now())
+    assert result["moved"] == 0
+    assert len(result["paused"]) == 1
+
+
+async def test_a_keyword_with_punctuation_matches_what_people_type(
+    chat: Chat, db: Database, binding: ChannelBinding, clock: ManualClock
+) -> None:
+    await publish(
+        db, binding, SLEEP_V1.replace("  sos: support", '  "can\'t sleep": support'), clock
+    )
+    await chat.say("/join sleep")
+    assert await chat.say("Can't sleep!") == ["You can always reach Maya at maya@example.com."]

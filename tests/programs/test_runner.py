@@ -286,3 +286,60 @@ def test_state_survives_json_at_every_event() -> None:
     uninterrupted = run(round_trip=False)
     assert len(uninterrupted) > 15
     assert run(round_trip=True) == uninterrupted
+
+
+def test_fast_forward_moves_the_program_calendar() -> None:
+    runner, facts = (
+        make("- id: tip\n  message: 'Day {{ day }}'\n- wait: next day at 08:00\n  next: tip"),
+        Facts(),
+    )
+    outcome = runner.start(NOW, facts)
+    for expected in ("Day 2", "Day 3"):
+        outcome = runner.due(outcome.state, NOW, facts, force=True)  # /skipwait, same real day
+        assert texts(outcome) == [expected]
+
+
+def test_deliver_waits_for_the_time_of_day_when_it_is_still_ahead() -> None:
+    runner, facts = make("- message: hi\n- wait: day 2 at 21:00\n- end: Evening nudge"), Facts()
+    outcome = runner.start(NOW, facts)
+    noon_two_days_later = datetime(2026, 5, 7, 10, 0, tzinfo=UTC)  # 12:00 in Berlin, day 4
+    late = runner.due(outcome.state, noon_two_days_later, facts)
+    assert texts(late) == []  # not at noon …
+    assert late.wakeup == datetime(2026, 5, 7, 19, 0, tzinfo=UTC)  # … at 21:00 the same day
+    assert texts(runner.due(late.state, late.wakeup, facts)) == ["Evening nudge"]
+
+
+def test_a_question_in_reply_to_a_free_text_question_is_a_side_question() -> None:
+    runner = make(
+        "- kind: question\n  text: Which habit?\n  answer: text\n  store: habit\n- end: 'Habit: {{ habit }}'"
+    )
+    facts = Facts()
+    state = runner.start(NOW, facts).state
+    assert runner.answer(state, "Can I pick two habits?", None, NOW, facts).answered is False
+    assert texts(runner.answer(state, "Reading before bed", None, NOW, facts)) == [
+        "Habit: Reading before bed"
+    ]
+
+
+def test_skipped_questions_leave_no_stale_answer_for_branches() -> None:
+    source = """
+    - kind: question
+      text: First?
+      answer: yes_no
+    - wait: day 2 at 08:00
+    - kind: question
+      text: Second?
+      answer: yes_no
+    - kind: branch
+      branches:
+        - if: answer
+          goto: yes
+    - id: no
+      end: No branch
+    - id: yes
+      end: Yes branch
+    """
+    runner, facts = make(source, catch_up="skip"), Facts()
+    outcome = runner.answer(runner.start(NOW, facts).state, "yes", None, NOW, facts)
+    late = runner.due(outcome.state, datetime(2026, 5, 8, 8, 0, tzinfo=UTC), facts)
+    assert texts(late) == ["No branch"]  # "Second?" was missed: no answer, not the first one's

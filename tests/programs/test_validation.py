@@ -231,3 +231,29 @@ def test_keywords_must_point_to_steps_and_avoid_reserved_words() -> None:
     messages = [p.message for p in check_program(source)[1]]
     assert any("keyword 'stop' is reserved" in m for m in messages)
     assert any("`keywords` points to step 'nowhere'" in m for m in messages)
+
+
+def test_variable_defaults_take_their_declared_type() -> None:
+    loaded = load_program(
+        program(
+            "- message: '{{ held + 1 }} {{ ok }}'",
+            variables="{held: {type: integer, default: 0}, ok: {type: boolean, default: yes}}",
+        )
+    )
+    assert loaded.variables["held"].default == 0
+    assert loaded.variables["ok"].default is True
+    _, problems = check_program(
+        program("- message: hi", variables="{held: {type: integer, default: lots}}")
+    )
+    assert any("default 'lots' is not a whole number" in p.message for p in problems)
+
+
+def test_keywords_are_normalized_like_what_coachees_type() -> None:
+    loaded = load_program(
+        program(
+            "- message: hi\n- id: sos\n  message: help", keywords='{"Can\'t sleep": sos, help: sos}'
+        )
+    )
+    assert loaded.keywords == {"can t sleep": "sos", "help": "sos"}
+    _, problems = check_program(program("- message: hi", keywords="{parar: step-1}"))
+    assert any("keyword 'parar' is reserved" in p.message for p in problems)

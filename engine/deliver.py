@@ -1,0 +1,397 @@
+"""Delivering a batch of outbox rows: policies at send time, the channel's sender, and one
+outcome per row (sent, failed, skipped with a reason, or back to pending for later).
+
+Policies, in order: a reply to something the person wrote goes out at once. Otherwise, after
+STOP nothing is sent (skipped: opted_out). Inside the creator's quiet hours (in the contact's
+local time) a row waits until they end. Past the daily cap, program messages wait for tomorrow
+morning and other nudges are skipped. On WhatsApp outside the 24-hour window a row goes out as
+the creator's approved template for it, or is skipped (outside_window).
+
+Provider outcomes (engine.delivery): RetryLater → back to pending after backoff with jitter,
+never before `retry_after`, failed after MAX_ATTEMPTS; RecipientBlocked → failed, identity
+unreachable; OutsideWindow → skipped; PermanentFailure → failed with its code. Ambiguous (timed
+out after the request left) → retried once, marked `ambiguous` so a possible duplicate is
+accounted for; a second ambiguous outcome fails the row instead of retrying blindly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from prometheus_client import Counter as MetricCounter
+from sqlalchemy import func, select, update
+
+from engine.clock import Clock
+from engine.db import Database
+from engine.delivery import (
+    Ambiguous,
+    DeliveryError,
+    OutsideWindow,
+    PermanentFailure,
+    Recipient,
+    RecipientBlocked,
+    RetryLater,
+    SenderFactory,
+    TemplateRef,
+)
+from engine.models import ChannelBinding, ChannelIdentity, Contact, Creator, Message, Outbox
+from engine.outbox import choose_identity
+from engine.policies import MAX_ATTEMPTS, QuietHours, backoff, local_day_start, window_open
+from engine.ratelimit import RateLimiter, limits_for
+from engine.types import Channel, OutboundMessage
+
+log = logging.getLogger(__name__)
+
+OUTCOMES = MetricCounter(
+    "coachbot_outbox_outcomes_total",
+    "Outbox delivery outcomes by kind, state and reason.",
+    ["kind", "state", "reason"],
+)
+AMBIGUOUS_RETRY_DELAY = timedelta(minutes=1)
+LONGEST_RATE_WAIT = 2.0  # seconds we sleep for a rate limit before deferring the row instead
+STORED_CHANNELS = {Channel.TERMINAL.value}  # no push: the message is read from the history
+
+
+@dataclass
+class Decision:
+    state: str  # sent | failed | skipped | pending
+    reason: str | None = None
+    next_attempt_at: datetime | None = None
+    provider_ids: tuple[str, ...] = ()
+    error: str | None = None
+    ambiguous: bool | None = None
+    attempted: bool = False
+    unreachable_identity: int | None = None
+    identity: ChannelIdentity | None = None
+
+
+@dataclass
+class Item:
+    row: Outbox
+    message: Message
+    contact: Contact
+    creator: Creator
+    identity: ChannelIdentity | None
+    binding: ChannelBinding | None
+    decision: Decision | None = None
+
+
+@dataclass
+class BatchResult:
+    outcomes: Counter[str] = field(default_factory=Counter)
+
+
+class Deliverer:
+    def __init__(
+        self,
+        db: Database,
+        senders: SenderFactory,
+        clock: Clock,
+        limiter: RateLimiter,
+        concurrency: int = 32,
+        rate_scale: float = 1.0,
+    ) -> None:
+        self.db = db
+        self.senders = senders
+        self.clock = clock
+        self.limiter = limiter
+        self.concurrency = concurrency
+        self.rate_scale = rate_scale
+
+    async def deliver(self, outbox_ids: Sequence[int]) -> BatchResult:
+        now = self.clock.now()
+        async with self.db.transaction() as session:
+            claimed = list(
+                (
+                    await session.execute(
+                        update(Outbox)
+                        .where(Outbox.id.in_(outbox_ids), Outbox.state.in_(("queued", "pending")))
+                        .values(state="sending", sending_at=now)
+                        .returning(Outbox.id)
+                        .execution_options(synchronize_session=False)
+                    )
+                ).scalars()
+            )
+        if not claimed:
+            return BatchResult()
+        items, sent_today = await self._load(claimed, now)
+        by_contact: dict[int, list[Item]] = defaultdict(list)
+        for item in sorted(items, key=lambda i: i.row.id):
+            by_contact[item.contact.id].append(item)
+        gate = asyncio.Semaphore(self.concurrency)
+
+        async def contact_in_order(queue: list[Item]) -> None:
+            async with gate:
+                for item in queue:  # one person's messages go out in the order they were made
+                    item.decision = await self._decide_and_send(item, sent_today, now)
+
+        await asyncio.gather(*(contact_in_order(queue) for queue in by_contact.values()))
+        return await self._record(items, now)
+
+    async def _load(self, ids: list[int], now: datetime) -> tuple[list[Item], Counter[int]]:
+        async with self.db.sessions() as session:
+            rows = (await session.scalars(select(Outbox).where(Outbox.id.in_(ids)))).all()
+            messages = await _by_id(session, Message, {r.message_id for r in rows})
+            contacts = await _by_id(session, Contact, {r.contact_id for r in rows})
+            creators = await _by_id(session, Creator, {c.creator_id for c in contacts.values()})
+            identities = await _by_id(
+                session, ChannelIdentity, {r.identity_id for r in rows if r.identity_id}
+            )
+            items = []
+            for row in rows:
+                contact = contacts[row.contact_id]
+                identity = identities.get(row.identity_id) if row.identity_id else None
+                if identity is None or identity.unreachable_at is not None:
+                    identity = await choose_identity(session, contact)  # the person moved on
+                binding = (
+                    await session.get(ChannelBinding, identity.binding_id) if identity else None
+                )
+                items.append(
+                    Item(
+                        row,
+                        messages[row.message_id],
+                        contact,
+                        creators[contact.creator_id],
+                        identity,
+                        binding,
+                    )
+                )
+            counts = await session.execute(
+                select(Outbox.contact_id, Outbox.sent_at).where(
+                    Outbox.contact_id.in_(list(contacts)),
+                    Outbox.state == "sent",
+                    Outbox.kind != "reply",
+                    Outbox.sent_at >= now - timedelta(hours=27),
+                )
+            )
+            sent_today: Counter[int] = Counter()
+            for contact_id, sent_at in counts:
+                tz = _zone(contacts[contact_id], creators[contacts[contact_id].creator_id])
+                if sent_at is not None and sent_at >= local_day_start(now, tz):
+                    sent_today[contact_id] += 1
+        return items, sent_today
+
+    async def _decide_and_send(
+        self, item: Item, sent_today: Counter[int], now: datetime
+    ) -> Decision:
+        row, contact, creator, identity = item.row, item.contact, item.creator, item.identity
+        reply = row.kind == "reply"
+        if not reply and contact.opted_out_at is not None:
+            return Decision("skipped", "opted_out")
+        if identity is None or item.binding is None or not item.binding.enabled:
+            return Decision("skipped", "no_reachable_channel")
+        tz = _zone(contact, creator)
+        if not reply:
+            quiet = QuietHours.parse(creator.quiet_hours_start, creator.quiet_hours_end)
+            later = quiet.end_after(now, tz)
+            if later > now:
+                return Decision("pending", "quiet_hours", next_attempt_at=later)
+            if sent_today[contact.id] >= creator.daily_proactive_cap:
+                if row.kind == "program":
+                    return Decision(
+                        "pending", "daily_cap", next_attempt_at=quiet.next_morning(now, tz)
+                    )
+                return Decision("skipped", "daily_cap")
+        template = None
+        if identity.channel == Channel.WHATSAPP.value and not window_open(
+            identity.last_inbound_at, now
+        ):
+            template = _template(item.binding, row.template_key, contact)
+            if template is None:
+                return Decision("skipped", "outside_window")
+        if identity.channel in STORED_CHANNELS:
+            sent_today[contact.id] += 0 if reply else 1
+            return Decision("sent", identity=identity)
+        wait = await self._rate_wait(identity)
+        if wait is not None:
+            return Decision(
+                "pending", "rate_limited", next_attempt_at=now + timedelta(seconds=wait)
+            )
+        decision = await self._send(item, identity, template, now)
+        if decision.state == "sent" and not reply:
+            sent_today[contact.id] += 1
+        decision.identity = identity
+        return decision
+
+    async def _rate_wait(self, identity: ChannelIdentity) -> float | None:
+        """Sleep through a short rate-limit wait; return the wait if it is too long to sleep."""
+        limits = limits_for(
+            identity.channel, identity.binding_id, identity.external_user_id, self.rate_scale
+        )
+        for key, rate, burst in limits:
+            while (wait := await self.limiter.acquire(key, rate, burst)) > 0:
+                if wait > LONGEST_RATE_WAIT:
+                    return wait
+                await asyncio.sleep(wait)
+        return None
+
+    async def _send(
+        self, item: Item, identity: ChannelIdentity, template: TemplateRef | None, now: datetime
+    ) -> Decision:
+        row = item.row
+        attempts = row.attempts + 1
+        recipient = Recipient(
+            binding_id=identity.binding_id,
+            channel=Channel(identity.channel),
+            external_user_id=identity.external_user_id,
+            contact_id=item.contact.id,
+            identity_id=identity.id,
+        )
+        try:
+            sender = await self.senders.for_binding(identity.binding_id)
+            result = await sender.send(
+                recipient,
+                OutboundMessage.from_stored(
+                    item.message.text, item.message.payload, item.message.id
+                ),
+                template=template,
+            )
+        except RetryLater as exc:
+            if attempts >= MAX_ATTEMPTS:
+                return Decision("failed", "retries_exhausted", error=str(exc), attempted=True)
+            delay = backoff(attempts, exc.retry_after)
+            return Decision(
+                "pending", "retry", next_attempt_at=now + delay, error=str(exc), attempted=True
+            )
+        except RecipientBlocked as exc:
+            return Decision(
+                "failed",
+                "blocked",
+                error=str(exc),
+                attempted=True,
+                unreachable_identity=identity.id,
+            )
+        except OutsideWindow as exc:
+            return Decision("skipped", "outside_window", error=str(exc), attempted=True)
+        except Ambiguous as exc:
+            if row.ambiguous:
+                return Decision("failed", "ambiguous_timeout", error=str(exc), attempted=True)
+            return Decision(
+                "pending",
+                "ambiguous_retry",
+                next_attempt_at=now + AMBIGUOUS_RETRY_DELAY,
+                error=str(exc),
+                ambiguous=True,
+                attempted=True,
+            )
+        except PermanentFailure as exc:
+            return Decision("failed", exc.code or "rejected", error=str(exc), attempted=True)
+        except DeliveryError as exc:  # a new kind of provider error: treat as transient
+            return Decision(
+                "pending",
+                "retry",
+                next_attempt_at=now + backoff(attempts),
+                error=str(exc),
+                attempted=True,
+            )
+        except LookupError as exc:  # no sender for this binding
+            return Decision("failed", "no_sender", error=str(exc))
+        except Exception as exc:
+            log.exception("unexpected error while sending", extra={"outbox_id": row.id})
+            if attempts >= MAX_ATTEMPTS:
+                return Decision("failed", "error", error=repr(exc), attempted=True)
+            return Decision(
+                "pending",
+                "retry",
+                next_attempt_at=now + backoff(attempts),
+                error=repr(exc),
+                attempted=True,
+            )
+        return Decision("sent", provider_ids=result.provider_message_ids, attempted=True)
+
+    async def _record(self, items: list[Item], now: datetime) -> BatchResult:
+        result = BatchResult()
+        async with self.db.transaction() as session:
+            for item in items:
+                decision = item.decision or Decision("pending", "retry", next_attempt_at=now)
+                values: dict[str, Any] = {"state": decision.state, "reason": decision.reason}
+                if decision.attempted:
+                    values["attempts"] = item.row.attempts + 1
+                if decision.error is not None:
+                    values["last_error"] = decision.error[:2000]
+                if decision.ambiguous is not None:
+                    values["ambiguous"] = decision.ambiguous
+                if decision.next_attempt_at is not None:
+                    values["next_attempt_at"] = decision.next_attempt_at
+                if decision.identity is not None:
+                    values["identity_id"] = decision.identity.id
+                    values["binding_id"] = decision.identity.binding_id
+                if decision.state == "sent":
+                    values["sent_at"] = now
+                    values["provider_message_ids"] = list(decision.provider_ids)
+                await session.execute(
+                    update(Outbox)
+                    .where(Outbox.id == item.row.id)
+                    .values(**values)
+                    .execution_options(synchronize_session=False)
+                )
+                message_values: dict[str, Any] = {
+                    "status": decision.state if decision.state != "pending" else "pending"
+                }
+                if decision.state == "sent":
+                    message_values["sent_at"] = now
+                    message_values["provider_message_id"] = (decision.provider_ids or (None,))[0]
+                if decision.identity is not None:
+                    message_values["channel"] = decision.identity.channel
+                    message_values["binding_id"] = decision.identity.binding_id
+                if decision.state in ("failed", "skipped"):
+                    message_values["error"] = decision.reason
+                await session.execute(
+                    update(Message)
+                    .where(Message.id == item.message.id)
+                    .values(**message_values)
+                    .execution_options(synchronize_session=False)
+                )
+                if decision.unreachable_identity is not None:
+                    await session.execute(
+                        update(ChannelIdentity)
+                        .where(ChannelIdentity.id == decision.unreachable_identity)
+                        .values(unreachable_at=now)
+                        .execution_options(synchronize_session=False)
+                    )
+                outcome = f"{decision.state}:{decision.reason or '-'}"
+                result.outcomes[outcome] += 1
+                OUTCOMES.labels(
+                    kind=item.row.kind, state=decision.state, reason=decision.reason or "-"
+                ).inc()
+        return result
+
+
+async def _by_id(session: Any, model: Any, ids: set[int]) -> dict[int, Any]:
+    if not ids:
+        return {}
+    rows = (await session.scalars(select(model).where(model.id.in_(list(ids))))).all()
+    return {row.id: row for row in rows}
+
+
+def _zone(contact: Contact, creator: Creator) -> ZoneInfo:
+    for name in (contact.timezone, creator.timezone):
+        if name:
+            try:
+                return ZoneInfo(name)
+            except (ZoneInfoNotFoundError, ValueError):
+                continue
+    return ZoneInfo("UTC")
+
+
+def _template(binding: ChannelBinding, key: str | None, contact: Contact) -> TemplateRef | None:
+    """The creator's approved template for this message (by its key, else the binding's
+    default), with the contact's first name as variable 1."""
+    templates = (binding.config or {}).get("templates") or {}
+    sid = templates.get(key or "") or templates.get("default")
+    if not sid:
+        return None
+    return TemplateRef(str(sid), {"1": contact.first_name or "there"})
+
+
+async def count_by_state(db: Database) -> dict[str, int]:
+    async with db.sessions() as session:
+        rows = await session.execute(select(Outbox.state, func.count()).group_by(Outbox.state))
+        return {state: int(n) for state, n in rows}

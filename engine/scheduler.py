@@ -1,0 +1,91 @@
+"""The scheduler loop: hand due work and ready outbox rows to jobs, and return what dead workers
+left behind. Safe to run twice: every hand-out is an atomic claim in SQL."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import Counter
+from datetime import timedelta
+
+from engine import claims, outbox, schedule
+from engine.clock import Clock
+from engine.db import Database
+from engine.jobs import JobQueue, chunks
+
+log = logging.getLogger(__name__)
+
+RECEIPT_GRACE = timedelta(minutes=2)  # a turn takes seconds; two minutes means it died
+HOUSEKEEPING_EVERY = 30.0  # seconds between reaper runs
+
+
+class Scheduler:
+    def __init__(
+        self,
+        db: Database,
+        queue: JobQueue,
+        clock: Clock,
+        *,
+        batch_size: int = 200,
+        claim_limit: int = 5000,
+        interval: float = 1.0,
+    ) -> None:
+        self.db = db
+        self.queue = queue
+        self.clock = clock
+        self.batch_size = batch_size
+        self.claim_limit = claim_limit
+        self.interval = interval
+        self._last_housekeeping = 0.0
+
+    async def tick(self, *, housekeeping: bool | None = None) -> Counter[str]:
+        """One pass: claim due work and ready outbox rows and enqueue them in batches."""
+        stats: Counter[str] = Counter()
+        now = self.clock.now()
+        if housekeeping or (
+            housekeeping is None and time.monotonic() - self._last_housekeeping > HOUSEKEEPING_EVERY
+        ):
+            stats.update(await self.housekeeping())
+            self._last_housekeeping = time.monotonic()
+        async with self.db.transaction() as session:
+            due = await schedule.claim_due(session, now, self.claim_limit)
+        for batch in chunks(due, self.batch_size):
+            await self.queue.enqueue("run_due", batch)
+        async with self.db.transaction() as session:
+            ready = await outbox.queue_ready(session, now, self.claim_limit)
+        for batch in chunks(ready, self.batch_size):
+            await self.queue.enqueue("deliver", batch)
+        stats["due"] += len(due)
+        stats["ready"] += len(ready)
+        return stats
+
+    async def housekeeping(self) -> Counter[str]:
+        """Return claims of dead workers and lost queues, and recover unanswered inbound."""
+        now = self.clock.now()
+        stats: Counter[str] = Counter()
+        async with self.db.transaction() as session:
+            stats["released_work"] = await schedule.release_stale(session, now)
+            stats["requeued"], stats["resent_ambiguous"] = await outbox.reap(session, now)
+            stuck = await claims.stuck(session, now, RECEIPT_GRACE, self.claim_limit)
+        for batch in chunks(stuck, self.batch_size):
+            await self.queue.enqueue("recover_inbound", batch)
+        stats["recovered_inbound"] = len(stuck)
+        if any(stats.values()):
+            log.warning("housekeeping returned lost work", extra=dict(stats))
+        return stats
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Tick until `stop` is set; a failing tick (database restarting) is logged and retried."""
+        log.info("scheduler started", extra={"interval": self.interval})
+        while not stop.is_set():
+            try:
+                stats = await self.tick()
+                if stats["due"] or stats["ready"]:
+                    log.info("scheduler handed out work", extra=dict(stats))
+            except Exception:
+                log.exception("scheduler tick failed; retrying")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.interval)
+        log.info("scheduler stopped")
