@@ -248,6 +248,7 @@ class Engine:
                     Message.contact_id == identity.contact_id,
                     Message.direction == "out",
                     Message.status == "sent",
+                    Message.reply_to_id.is_(None),  # replies were seen in the turn itself
                     Message.route.in_(PROACTIVE_ROUTES),
                     Message.id > (after_id or 0),
                 )

@@ -61,6 +61,7 @@ def test_help_imports_nothing_heavy() -> None:
 def test_demo_then_chat_answers_help_and_crisis(tmp_path: Path) -> None:
     out = coachbot(tmp_path, "demo").stdout
     assert "created demo creator 'demo'" in out
+    assert "program: sleep-reset (version 1); nobody is enrolled" in out
     assert "already exists" in coachbot(tmp_path, "demo").stdout  # idempotent
     transcript = coachbot(
         tmp_path,
@@ -77,6 +78,23 @@ def test_demo_then_chat_answers_help_and_crisis(tmp_path: Path) -> None:
     crisis = transcript.split("I want to hurt myself")[-1] if "I want" in transcript else transcript
     assert "I'm really sorry you're feeling this way" in crisis
     assert "988" in crisis
+
+
+def test_demo_program_runs_in_chat_and_each_reply_shows_once(tmp_path: Path) -> None:
+    coachbot(tmp_path, "demo")
+    transcript = coachbot(
+        tmp_path,
+        "chat",
+        "--creator",
+        "demo",
+        "--as",
+        "Sam",
+        stdin="/programs\n/join sleep-reset\n23:00\n/quit\n",
+    ).stdout
+    assert "7-Day Sleep Reset: /join sleep-reset" in transcript
+    assert "Welcome to your 7-Day Sleep Reset" in transcript
+    assert transcript.count("What time do you usually get into bed") == 1
+    assert transcript.count("what time does your alarm go off") == 1
 
 
 def test_chat_choices_and_unknown_creator(tmp_path: Path) -> None:

@@ -52,13 +52,34 @@ def demo(app: AppContext) -> None:
 
     password = app.run_with_db(work)
     documents, chunks = app.run_with_db(load_sample_knowledge(app))
+    program, version = app.run_with_db(publish_sample_program)
     if password is None:
         click.echo("demo creator 'demo' already exists; its persona is refreshed.")
     else:
         click.echo(f"created demo creator 'demo' ({DEMO['bot_name']}).")
         click.echo(f"  hub login (when the hub lands): {DEMO['email']} / {password}")
     click.echo(f"  knowledge base: {documents} sample documents, {chunks} passages")
-    click.echo("Try it:  coachbot chat --creator demo     or     coachbot serve")
+    click.echo(f"  program: {program} (version {version}); nobody is enrolled")
+    click.echo("Try it:  coachbot chat --creator demo     (then /programs, /join, /skipwait)")
+    click.echo("    or:  coachbot serve")
+
+
+DEMO_PROGRAM = "sleep-reset.yaml"
+
+
+async def publish_sample_program(db):  # type: ignore[no-untyped-def]
+    """Publish the 7-day sleep reset for the demo coach (unchanged on a second run)."""
+    from importlib import resources
+
+    from engine.clock import SystemClock
+    from engine.creators import get_creator
+    from programs.store import publish
+
+    source = (resources.files("programs") / "examples" / DEMO_PROGRAM).read_text("utf-8")
+    async with db.transaction() as session:
+        creator = await get_creator(session, DEMO_SLUG)
+        result = await publish(session, creator.id, source, SystemClock().now())
+        return result.program.slug, result.version.version
 
 
 def load_sample_knowledge(app: AppContext):  # type: ignore[no-untyped-def]
