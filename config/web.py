@@ -20,6 +20,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from sqlalchemy import select
 
+from config.channel_routes import mount_channels
 from config.settings import Settings
 from engine.db import Database
 from engine.models import Creator
@@ -152,6 +153,7 @@ def create_app(
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)
+    mount_channels(app, settings, db, engine)
 
     async def on_shutdown(app: web.Application) -> None:
         app[STOPPING].set()

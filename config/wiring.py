@@ -13,10 +13,12 @@ from config.settings import Settings
 if TYPE_CHECKING:
     from alembic.config import Config
 
+    from bots.senders import ChannelSenders
     from engine.answering import Answerer
     from engine.clock import Clock
     from engine.db import Database
     from engine.pipeline import Engine
+    from engine.secrets import SecretBox
     from knowledge.service import KnowledgeService
 
 SECRET_KEY_FILE = "secret_key"  # noqa: S105 (a file name, not a secret)
@@ -131,3 +133,23 @@ def build_answerer(settings: Settings, db: Database) -> Answerer:
         return build_knowledge_answerer(settings, knowledge)
 
     return LazyAnswerer(open_knowledge)
+
+
+def secret_box(settings: Settings) -> SecretBox:
+    """Seals and opens channel secrets with a key derived from the app's secret key."""
+    from engine.secrets import SecretBox
+
+    return SecretBox(secret_key(settings))
+
+
+def build_senders(settings: Settings, db: Database) -> ChannelSenders:
+    """The SenderFactory: a Telegram or WhatsApp sender for any stored binding."""
+    from bots.senders import ChannelSenders, ProviderUrls
+
+    urls = ProviderUrls(
+        telegram_api=settings.telegram_api_url,
+        twilio_api=settings.twilio_api_url,
+        public=settings.public_url,
+        timeout=settings.provider_timeout,
+    )
+    return ChannelSenders(db, secret_box(settings), urls)
