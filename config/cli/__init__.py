@@ -8,6 +8,7 @@ import click
 from config.cli.ask import ask
 from config.cli.background import scheduler, worker
 from config.cli.base import AppContext
+from config.cli.channel import channel_group
 from config.cli.chat import chat
 from config.cli.config_cmd import config_group
 from config.cli.creator import creator_group
@@ -16,6 +17,7 @@ from config.cli.demo import demo
 from config.cli.kb import kb_group
 from config.cli.program import enroll, program_group
 from config.cli.serve import serve
+from config.cli.telegram import telegram_group
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -39,6 +41,7 @@ def main(ctx: click.Context, config_file: str | None) -> None:
 
 
 main.add_command(ask)
+main.add_command(channel_group)
 main.add_command(chat)
 main.add_command(config_group)
 main.add_command(creator_group)
@@ -49,4 +52,5 @@ main.add_command(enroll)
 main.add_command(program_group)
 main.add_command(scheduler)
 main.add_command(serve)
+main.add_command(telegram_group)
 main.add_command(worker)
