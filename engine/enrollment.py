@@ -6,21 +6,24 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from engine import outbox
 from engine.models import Contact, Creator
+from engine.policies import WHATSAPP_WINDOW
 from engine.schedule import schedule
 from engine.types import OutboundMessage
 from programs import models as pm
 from programs import store
-from programs.definition import Program
+from programs.definition import AskingStep, Program
 from programs.facts import Facts
 from programs.runner import ContactInfo, EnrollmentState, Outcome, Runner
-from programs.timeexpr import local_date
+from programs.timeexpr import WaitSpec, local_date, resolve_wait
 
 
 class EnrollmentError(ValueError):
@@ -78,9 +81,15 @@ def wake_key(enrollment: pm.Enrollment, occurrence: int) -> str:
 
 
 async def schedule_wake(
-    session: AsyncSession, enrollment: pm.Enrollment, contact: Contact, due_at: datetime,
-    occurrence: int, *, slug: str, step: str | None,
-) -> None:  # fmt: skip
+    session: AsyncSession,
+    enrollment: pm.Enrollment,
+    contact: Contact,
+    due_at: datetime,
+    occurrence: int,
+    *,
+    slug: str,
+    step: str | None,
+) -> None:
     await schedule(
         session,
         key=wake_key(enrollment, occurrence),
@@ -94,14 +103,86 @@ async def schedule_wake(
 
 
 async def save(session: AsyncSession, loaded: Loaded, outcome: Outcome, now: datetime) -> None:
-    """Store the runner's outcome and, if it now waits, schedule its wake-up."""
+    """Store the runner's outcome and schedule what follows from it: the wake-up of a wait, and
+    the nudge, timeout and WhatsApp re-ask of a question just put."""
     await store.save_outcome(session, loaded.enrollment, outcome, now, local_date(now, loaded.tz))
+    state = outcome.state
+    if state.status == "waiting_answer" and state.asked != loaded.state.asked:
+        await schedule_question_follow_ups(session, loaded, state, now)
     if outcome.wakeup is not None:
         step = outcome.state.cursor
         await schedule_wake(
-            session, loaded.enrollment, loaded.contact, outcome.wakeup,
-            outcome.state.occurrence, slug=loaded.slug, step=step,
-        )  # fmt: skip
+            session,
+            loaded.enrollment,
+            loaded.contact,
+            outcome.wakeup,
+            outcome.state.occurrence,
+            slug=loaded.slug,
+            step=step,
+        )
+
+
+async def schedule_question_follow_ups(
+    session: AsyncSession, loaded: Loaded, state: EnrollmentState, now: datetime
+) -> None:
+    step = loaded.program.steps.get(state.cursor or "")
+    if not isinstance(step, AskingStep):
+        return
+    run = f"{loaded.enrollment.id}:{int(loaded.enrollment.started_at.timestamp())}:{state.asked}"
+    payload: dict[str, Any] = {"asked": state.asked, "program": loaded.slug, "step": step.id}
+
+    async def add(kind: str, due: datetime, extra: dict[str, Any] | None = None) -> None:
+        await schedule(
+            session,
+            key=f"{kind}:{run}",
+            kind=kind,
+            creator_id=loaded.contact.creator_id,
+            contact_id=loaded.contact.id,
+            enrollment_id=loaded.enrollment.id,
+            due_at=due,
+            payload={**payload, **(extra or {})},
+        )
+
+    for kind, rule in (("program_nudge", step.nudge), ("program_timeout", step.timeout)):
+        if rule is not None:
+            spec = WaitSpec("duration", duration=rule.after)
+            await add(
+                kind, resolve_wait(spec, now=now, tz=loaded.tz, program_start=state.start_date)
+            )
+    if loaded.program.whatsapp_reask:
+        identity = await outbox.choose_identity(session, loaded.contact)
+        last = identity.last_inbound_at if identity else None
+        # Re-ask an hour before the window closes, while free text can still be sent.
+        if identity is not None and identity.channel == "whatsapp" and last is not None:
+            due = last + WHATSAPP_WINDOW - timedelta(hours=1)
+            if due > now:
+                await add("window_reask", due, {"last_inbound": last.isoformat()})
+
+
+async def remind(
+    session: AsyncSession, enrollment_id: int, asked: int, now: datetime
+) -> tuple[pm.Enrollment | None, list[OutboundMessage]]:
+    """The nudge of an unanswered question, if that very ask is still open."""
+    enrollment = await session.get(pm.Enrollment, enrollment_id)
+    if enrollment is None or enrollment.status != "waiting_answer":
+        return enrollment, []
+    loaded = await load(session, enrollment)
+    return enrollment, loaded.runner.remind(loaded.state, asked, now, loaded.facts)
+
+
+async def expire(
+    session: AsyncSession, enrollment_id: int, asked: int, now: datetime
+) -> tuple[pm.Enrollment | None, list[OutboundMessage]]:
+    """An unanswered question's timeout: pause, or move on, as the step says."""
+    enrollment = await session.get(pm.Enrollment, enrollment_id, with_for_update=True)
+    if enrollment is None or enrollment.status != "waiting_answer":
+        return enrollment, []
+    loaded = await load(session, enrollment)
+    outcome = loaded.runner.expire(loaded.state, asked, now, loaded.facts)
+    if outcome.state == loaded.state:
+        return enrollment, []
+    await save(session, loaded, outcome, now)
+    return enrollment, outcome.messages
 
 
 async def enroll(

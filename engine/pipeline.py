@@ -158,6 +158,11 @@ class Engine:
             session.add(message)
             await session.flush()
 
+            # The person wrote now: what routes decide (e.g. WhatsApp's window) must see it.
+            contact.last_seen_at = now
+            if inbound.locale and not contact.locale:
+                contact.locale = inbound.locale
+            identity.last_inbound_at = now
             turn = Turn(
                 session=session,
                 inbound=inbound,
@@ -176,10 +181,6 @@ class Engine:
             metrics.ROUTED.labels(route=route.name).inc()
 
             stored = await self._store_reply(turn, reply, route.name)
-            contact.last_seen_at = now
-            if inbound.locale and not contact.locale:
-                contact.locale = inbound.locale
-            identity.last_inbound_at = now
             turn.conversation.last_message_at = now
             await touch_binding(session, binding.id, now)
             await claims.finish(session, receipt.id, now)

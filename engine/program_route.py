@@ -4,6 +4,8 @@ and /skipwait."""
 
 from __future__ import annotations
 
+import dataclasses
+
 from engine import enrollment as enroll_ops
 from engine.answering import Answerer
 from engine.commands import Command
@@ -30,8 +32,17 @@ class ProgramRoute:
 
     async def prepare(self, turn: Turn) -> None:
         enrollment = await store.current_enrollment(turn.session, turn.contact.id)
-        if enrollment is not None and enrollment.status != "paused":
-            turn.data[LOADED] = await enroll_ops.load(turn.session, enrollment)
+        if enrollment is None:
+            return
+        loaded = await enroll_ops.load(turn.session, enrollment)
+        if enrollment.status == "paused":
+            if loaded.state.paused_reason != "no_answer":
+                return  # the coachee paused (or a migration did): replies are not answers
+            # Paused because nobody answered: an answer now picks the program up again.
+            loaded.state = dataclasses.replace(
+                loaded.state, status="waiting_answer", paused_status=None, paused_reason=None
+            )
+        turn.data[LOADED] = loaded
 
     def check(self, turn: Turn) -> bool:
         loaded = turn.data.get(LOADED)

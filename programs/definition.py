@@ -56,6 +56,24 @@ class MessageStep(Step):
         return bool(self.choices)
 
 
+@dataclass(frozen=True)
+class Nudge:
+    """If the question is still unanswered `after` it was asked, send `text` (default: the
+    question again)."""
+
+    after: Duration
+    text: str | None = None
+
+
+@dataclass(frozen=True)
+class Timeout:
+    """If the question is still unanswered `after` it was asked: pause the enrollment, move on
+    to the next step, or go to a step."""
+
+    after: Duration
+    then: str  # "pause" | "next" | a step id
+
+
 @dataclass(frozen=True, kw_only=True)
 class AskingStep(Step):
     """A step that asks and waits for a valid answer (questions and check-ins)."""
@@ -68,6 +86,8 @@ class AskingStep(Step):
     retries: int = 2  # re-asks after an invalid answer before `on_fail`
     on_fail: str | None = None  # step after too many invalid answers (None: the next step)
     habit: str | None = None  # a valid answer logs this habit for today (yes/no: when yes)
+    nudge: Nudge | None = None
+    timeout: Timeout | None = None
 
     @property
     def blocks(self) -> bool:
@@ -167,6 +187,7 @@ class Program:
     late_after: Duration = field(default_factory=lambda: Duration(seconds=3600))
     variables: dict[str, VariableSpec] = field(default_factory=dict)
     keywords: dict[str, str] = field(default_factory=dict)  # normalized word → step id
+    whatsapp_reask: bool = False  # re-ask a pending question before WhatsApp's window closes
 
     @property
     def first(self) -> str:

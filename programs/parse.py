@@ -37,10 +37,22 @@ TOP_KEYS = {
     "late_after",
     "variables",
     "keywords",
+    "whatsapp_reask",
     "steps",
 }
 COMMON_KEYS = {"id", "kind", "next"}
-ASKING_KEYS = {"text", "answer", "choices", "store", "reprompt", "retries", "on_fail", "habit"}
+ASKING_KEYS = {
+    "text",
+    "answer",
+    "choices",
+    "store",
+    "reprompt",
+    "retries",
+    "on_fail",
+    "habit",
+    "nudge",
+    "timeout",
+}
 STEP_KEYS: dict[str, set[str]] = {
     "message": {"text", "media", "choices"},
     "question": ASKING_KEYS,
@@ -192,6 +204,7 @@ class Parser:
                 )
             steps.setdefault(draft.step.id, draft.step)
         keywords = self.keywords(root.get("keywords"), root.loc)
+        reask = self.one_of(root, "whatsapp_reask", ("true", "false", "yes", "no"), "false")
         return d.Program(
             slug=slug,
             title=title,
@@ -202,6 +215,7 @@ class Parser:
             late_after=late_after,
             variables=variables,
             keywords=keywords,
+            whatsapp_reask=reask in ("true", "yes"),
         )
 
     def variables(self, node: Node | None, parent: Loc) -> dict[str, d.VariableSpec]:
@@ -371,7 +385,46 @@ class Parser:
             "retries": self.integer(m, "retries", 2, 0, 10),
             "on_fail": self.ref(draft.refs, m, "on_fail"),
             "habit": self.text(m, "habit"),
+            "nudge": self.nudge(m, draft),
+            "timeout": self.timeout(m, draft),
         }
+
+    def after(self, m: LDict, what: str) -> Duration | None:
+        node = m.get("after")
+        if not isinstance(node, LStr):
+            self.error(loc_of(node, m.loc), f"`{what}` needs `after`, a duration such as 4h")
+            return None
+        try:
+            return parse_duration(str(node))
+        except ValueError as exc:
+            self.error(loc_of(node, m.loc), f"`{what}.after`: {exc}")
+            return None
+
+    def nudge(self, m: LDict, draft: StepDraft) -> d.Nudge | None:
+        node = m.get("nudge")
+        if node is None:
+            return None
+        if not isinstance(node, LDict):
+            self.error(loc_of(node, m.loc), "`nudge` is {after: DURATION, text: ...}")
+            return None
+        self.unknown_keys(node, {"after", "text"}, "a nudge")
+        after = self.after(node, "nudge")
+        text = self.template(draft, node, "text")
+        return d.Nudge(after, text) if after else None
+
+    def timeout(self, m: LDict, draft: StepDraft) -> d.Timeout | None:
+        node = m.get("timeout")
+        if node is None:
+            return None
+        if not isinstance(node, LDict):
+            self.error(loc_of(node, m.loc), "`timeout` is {after: DURATION, then: pause|next|STEP}")
+            return None
+        self.unknown_keys(node, {"after", "then"}, "a timeout")
+        after = self.after(node, "timeout")
+        then = (self.text(node, "then") or "pause").strip()
+        if then not in ("pause", "next"):
+            draft.refs.append((then, loc_of(node.get("then"), node.loc), "then"))
+        return d.Timeout(after, then) if after else None
 
     def answer(
         self, m: LDict, where: str, choices: tuple[d.ProgramChoice, ...], default: AnswerSpec | None

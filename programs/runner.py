@@ -47,6 +47,7 @@ class EnrollmentState:
     day_offset: int = 0  # whole days the program was shifted by late deliveries
     wait_until: datetime | None = None
     occurrence: int = 0  # bumped at every wait: (enrollment, occurrence) keys one wake-up
+    asked: int = 0  # bumped every time a question is put (a reprompt is the same ask)
     last_answer: Any = None
     paused_status: Status | None = None  # what to go back to on resume
     paused_reason: str | None = None  # "coachee", or "migration" (their step was removed)
@@ -203,6 +204,34 @@ class Runner:
         out.state.wait_until = None
         return self._walk(out, now, facts)
 
+    def remind(
+        self, state: EnrollmentState, asked: int, now: datetime, facts: Facts
+    ) -> list[OutboundMessage]:
+        """The question's nudge (or the question again) if ask number `asked` is still open."""
+        if state.status != "waiting_answer" or state.asked != asked or state.cursor is None:
+            return []
+        step = self.program.steps[state.cursor]
+        if isinstance(step, d.AskingStep) and step.nudge is not None and step.nudge.text:
+            text = self._render(step.nudge.text, state, now, facts)
+            return [self._message(text, (), step.choices, step.id)]
+        return self.reprompt(state, now, facts)
+
+    def expire(self, state: EnrollmentState, asked: int, now: datetime, facts: Facts) -> Outcome:
+        """Ask number `asked` timed out unanswered: pause, or move on as the step says."""
+        out = Outcome(dataclasses.replace(state))
+        if state.status != "waiting_answer" or state.asked != asked or state.cursor is None:
+            return out
+        step = self.program.steps[state.cursor]
+        if not isinstance(step, d.AskingStep) or step.timeout is None:
+            return out
+        if step.timeout.then == "pause":
+            out.state.status, out.state.paused_status = "paused", "waiting_answer"
+            out.state.paused_reason = "no_answer"
+            return out
+        out.state.status, out.state.retries, out.state.last_answer = "active", 0, None
+        out.state.cursor = step.next if step.timeout.then == "next" else step.timeout.then
+        return self._walk(out, now, facts)
+
     def reprompt(
         self, state: EnrollmentState, now: datetime, facts: Facts
     ) -> list[OutboundMessage]:
@@ -262,6 +291,7 @@ class Runner:
                     continue
                 out.messages += self._ask(step, state, now, facts)
                 state.status, state.retries = "waiting_answer", 0
+                state.asked += 1
                 return out
             state.cursor = self._run_plain(step, out, now, facts, silent, missed)
         raise RuntimeError(

@@ -29,6 +29,8 @@ def successors(step: d.Step) -> list[str]:
         targets = list(after)
     if isinstance(step, d.AskingStep):
         targets += [step.on_fail] if step.on_fail else after
+        if step.timeout is not None and step.timeout.then not in ("pause",):
+            targets += after if step.timeout.then == "next" else [step.timeout.then]
     return list(dict.fromkeys(targets))
 
 

@@ -50,7 +50,7 @@ async def join(
     async with db.transaction() as session:
         await store.publish(session, binding.creator_id, source, clock.now())
     chat = Chat(engine, binding.id, user_id=user, name="Sam", channel=channel)
-    assert await chat.say("/join nudges") == ["Welcome"]
+    assert (await chat.say("/join nudges"))[0] == "Welcome"
     return chat
 
 

@@ -257,3 +257,13 @@ def test_keywords_are_normalized_like_what_coachees_type() -> None:
     assert loaded.keywords == {"can t sleep": "sos", "help": "sos"}
     _, problems = check_program(program("- message: hi", keywords="{parar: step-1}"))
     assert any("keyword 'parar' is reserved" in p.message for p in problems)
+
+
+def test_nudge_and_timeout_are_checked() -> None:
+    source = program(
+        "- kind: question\n  text: hi\n  answer: text\n  nudge: {text: again}\n"
+        "  timeout: {after: 1d, then: nowhere}"
+    )
+    messages = [p.message for p in check_program(source)[1]]
+    assert any("`nudge` needs `after`" in m for m in messages)
+    assert any("`then` points to step 'nowhere'" in m for m in messages)
