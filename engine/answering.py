@@ -83,10 +83,10 @@ class KnowledgeAnswerer:
         self, creator: Creator, question: str, *, session: AsyncSession | None = None
     ) -> Answer:
         """`session`: the turn's, when answering inside one (SQLite has one writer at a time)."""
-        from knowledge.grounded import extractive_answer, number_sources
+        from knowledge.grounded import extractive_answer, is_covered, number_sources
 
         search = await self.knowledge.search(creator.id, question, session=session)
-        if not search.hits or search.best_similarity < self.min_relevance:
+        if not is_covered(question, search.hits, search.best_similarity, self.min_relevance):
             return self.decline(creator)
         sources = number_sources(search.hits)
         if self.chat_model is not None:

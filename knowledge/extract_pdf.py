@@ -46,11 +46,13 @@ def extract_pdf(data: bytes, fallback_title: str) -> Extracted:
             "the PDF has no extractable text (a scan? run it through OCR and upload the result)"
         )
     title = clean_line(meta_title)
+    first = blocks[0]
     if not title or title.lower() in {"untitled", "microsoft word - document1"}:
-        first = blocks[0]
         title = first.text if first.is_heading and first.page == 1 else ""
         if title:
             blocks.pop(0)
+    elif first.is_heading and first.page == 1 and first.text.casefold() == title.casefold():
+        blocks.pop(0)  # the title printed on the first page: not a section of its own
     return Extracted(title=title or fallback_title, blocks=tuple(blocks))
 
 

@@ -14,8 +14,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -31,6 +33,9 @@ from knowledge.models import FAILED, INDEXING, QUEUED, READY, Chunk, Document, K
 from knowledge.sniff import sniff
 from knowledge.store import VectorStore
 
+if TYPE_CHECKING:
+    from knowledge.embeddings import Vectors
+
 log = logging.getLogger(__name__)
 
 
@@ -42,6 +47,42 @@ class IndexResult:
     chunks: int = 0
     embedded: int = 0
     error: str | None = None
+
+
+Progress = Callable[[IndexResult], None]
+
+
+@dataclass
+class _Work:
+    """One document on its way through indexing: what was stored, what parsing made of it, and
+    the plan (chunks kept with their vectors, fresh ones to embed, vanished ones to delete)."""
+
+    doc_id: int
+    creator_id: int
+    name: str
+    data: bytes
+    digest: str
+    existing: dict[int, str]  # chunk id → content hash, as indexed before
+    title: str = ""
+    drafts: list[ChunkDraft] = field(default_factory=list)
+    kept: dict[int, ChunkDraft] = field(default_factory=dict)
+    fresh: list[ChunkDraft] = field(default_factory=list)
+    removed: list[int] = field(default_factory=list)
+
+    def planned(self, title: str, drafts: list[ChunkDraft]) -> _Work:
+        self.title, self.drafts = title, drafts
+        reusable: dict[str, list[int]] = {}
+        for chunk_id, content_hash in sorted(self.existing.items()):
+            reusable.setdefault(content_hash, []).append(chunk_id)
+        for draft in drafts:
+            ids = reusable.get(draft.content_hash)
+            if ids:
+                self.kept[ids.pop(0)] = draft
+            else:
+                self.fresh.append(draft)
+        self.removed = [i for ids in reusable.values() for i in ids]
+        self.data = b""  # parsed: the bytes are not needed any more
+        return self
 
 
 def now() -> datetime:
@@ -135,36 +176,117 @@ class Indexer:
                 return IndexResult(document_id, source_name, "unchanged", doc.chunk_count, 0)
         return await self.index_document(document_id)
 
+    async def ingest_many(
+        self,
+        creator_id: int,
+        files: Iterable[tuple[str, bytes]],
+        *,
+        progress: Progress | None = None,
+        group: int = 64,
+    ) -> list[IndexResult]:
+        """Submit and index many files, embedding the new chunks of up to `group` documents per
+        encoder call. A file refused at submission (too large, not a format we read) becomes a
+        failed result without a document row, and the others go on."""
+        results: list[IndexResult] = []
+        pending: list[int] = []
+        slots: list[int] = []  # where each pending document's result goes
+
+        async def flush() -> None:
+            done = await self.index_documents(pending, progress=progress)
+            for slot, result in zip(slots, done, strict=True):
+                results[slot] = result
+            pending.clear()
+            slots.clear()
+
+        for name, data in files:
+            try:
+                document_id, unchanged = await self.submit(creator_id, name, data)
+            except KnowledgeError as exc:
+                results.append(IndexResult(0, name, FAILED, error=str(exc)))
+                if progress is not None:
+                    progress(results[-1])
+                continue
+            if unchanged:
+                async with self.db.sessions() as session:
+                    doc = await session.get(Document, document_id)
+                    assert doc is not None
+                    results.append(IndexResult(document_id, name, "unchanged", doc.chunk_count))
+                if progress is not None:
+                    progress(results[-1])
+                continue
+            results.append(IndexResult(document_id, name, QUEUED))
+            pending.append(document_id)
+            slots.append(len(results) - 1)
+            if len(pending) >= group:
+                await flush()
+        if pending:
+            await flush()
+        return results
+
     async def index_document(self, document_id: int) -> IndexResult:
+        return (await self.index_documents([document_id]))[0]
+
+    async def index_documents(
+        self, document_ids: Sequence[int], *, progress: Progress | None = None
+    ) -> list[IndexResult]:
+        """Index stored documents together: parse each, embed the new chunks of all of them in
+        one call (the encoder sorts them by length into full batches, which is where its speed
+        comes from), then write each document in its own transaction. One document's failure
+        never touches the others'."""
+        results: dict[int, IndexResult] = {}
+        work: list[_Work] = []
+        for document_id in document_ids:
+            started = await self._begin(document_id)
+            if isinstance(started, IndexResult):
+                results[document_id] = started
+                continue
+            try:
+                title, drafts = await asyncio.to_thread(self._parse, started.data, started.name)
+            except KnowledgeError as exc:
+                results[document_id] = await self._fail(document_id, started.name, str(exc))
+                continue
+            except Exception as exc:
+                await self._crash(started, exc)
+                raise
+            work.append(started.planned(title, drafts))
+        texts = [d.embed_text for w in work for d in w.fresh]
+        try:
+            vectors = await asyncio.to_thread(self.embedder.embed, texts)
+        except Exception as exc:
+            for w in work:
+                await self._crash(w, exc)
+            raise
+        offset = 0
+        for w in work:
+            count = len(w.fresh)
+            try:
+                results[w.doc_id] = await self._write(w, vectors[offset : offset + count])
+            except KnowledgeError as exc:
+                results[w.doc_id] = await self._fail(w.doc_id, w.name, str(exc))
+            except Exception as exc:
+                await self._crash(w, exc)
+                raise
+            offset += count
+            if progress is not None:
+                progress(results[w.doc_id])
+        return [results[i] for i in document_ids]
+
+    async def _begin(self, document_id: int) -> _Work | IndexResult:
         async with self.db.transaction() as session:
             doc = await session.get(Document, document_id, options=[undefer(Document.content)])
             if doc is None:
                 raise DocumentNotFoundError(f"no document {document_id}")
-            name, creator_id = doc.source_name, doc.creator_id
+            name = doc.source_name
             if doc.status == READY and doc.indexed_hash == doc.content_hash:
                 return IndexResult(document_id, name, "unchanged", doc.chunk_count, 0)
-            data, digest = doc.content, doc.content_hash
             doc.status = INDEXING
             doc.attempts += 1
             existing = await self._chunk_hashes(session, document_id)
-        try:
-            title, drafts = await asyncio.to_thread(self._parse, data, name)
-            result = await self._write(
-                doc_id=document_id,
-                creator_id=creator_id,
-                name=name,
-                title=title,
-                drafts=drafts,
-                existing=existing,
-                digest=digest,
-            )
-        except KnowledgeError as exc:
-            return await self._fail(document_id, name, str(exc))
-        except Exception as exc:
-            log.exception("indexing failed", extra={"document_id": document_id})
-            await self._fail(document_id, name, f"internal error: {exc!r}")
-            raise
-        return result
+            return _Work(document_id, doc.creator_id, name, doc.content, doc.content_hash, existing)
+
+    async def _crash(self, work: _Work, exc: Exception) -> None:
+        log.exception("indexing failed", extra={"document_id": work.doc_id})
+        await self._fail(work.doc_id, work.name, f"internal error: {exc!r}")
 
     def _parse(self, data: bytes, name: str) -> tuple[str, list[ChunkDraft]]:
         _kind, extracted = extract(data, name, self.limits)
@@ -176,43 +298,20 @@ class Indexer:
         )
         return {row[0]: row[1] for row in rows}
 
-    async def _write(
-        self,
-        *,
-        doc_id: int,
-        creator_id: int,
-        name: str,
-        title: str,
-        drafts: list[ChunkDraft],
-        existing: dict[int, str],
-        digest: str,
-    ) -> IndexResult:
-        reusable: dict[str, list[int]] = {}
-        for chunk_id, content_hash in sorted(existing.items()):
-            reusable.setdefault(content_hash, []).append(chunk_id)
-        kept: dict[int, ChunkDraft] = {}
-        fresh: list[ChunkDraft] = []
-        for draft in drafts:
-            ids = reusable.get(draft.content_hash)
-            if ids:
-                kept[ids.pop(0)] = draft
-            else:
-                fresh.append(draft)
-        removed = [i for ids in reusable.values() for i in ids]
-        vectors = await asyncio.to_thread(self.embedder.embed, [d.embed_text for d in fresh])
-
+    async def _write(self, w: _Work, vectors: Vectors) -> IndexResult:
+        doc_id, creator_id, name = w.doc_id, w.creator_id, w.name
         async with self.db.transaction() as session:
             doc = await session.scalar(
                 select(Document).where(Document.id == doc_id).with_for_update()
             )
             if doc is None:
                 raise DocumentNotFoundError(f"document {doc_id} was deleted while indexing")
-            if await self._chunk_hashes(session, doc_id) != existing:
+            if await self._chunk_hashes(session, doc_id) != w.existing:
                 # Another run indexed this document meanwhile; its result stands.
                 return IndexResult(doc_id, name, "unchanged", doc.chunk_count, 0)
-            if removed:
-                await session.execute(delete(Chunk).where(Chunk.id.in_(removed)))
-            for chunk_id, draft in kept.items():
+            if w.removed:
+                await session.execute(delete(Chunk).where(Chunk.id.in_(w.removed)))
+            for chunk_id, draft in w.kept.items():
                 await session.execute(
                     update(Chunk)
                     .where(Chunk.id == chunk_id)
@@ -228,23 +327,23 @@ class Indexer:
                     page=d.page,
                     content_hash=d.content_hash,
                 )
-                for d in fresh
+                for d in w.fresh
             ]
             session.add_all(rows)
             await session.flush()
-            doc.title = title
+            doc.title = w.title
             doc.status = READY
             doc.error = None
-            doc.indexed_hash = digest
-            doc.chunk_count = len(drafts)
-            doc.embedded_count = len(fresh)
+            doc.indexed_hash = w.digest
+            doc.chunk_count = len(w.drafts)
+            doc.embedded_count = len(w.fresh)
             doc.indexed_at = doc.updated_at = now()
             await bump_revision(session, creator_id)
             new_ids = [r.id for r in rows]
             await asyncio.to_thread(
-                self._write_vectors, creator_id, doc_id, new_ids, vectors, removed
+                self._write_vectors, creator_id, doc_id, new_ids, vectors, w.removed
             )
-        return IndexResult(doc_id, name, READY, len(drafts), len(fresh))
+        return IndexResult(doc_id, name, READY, len(w.drafts), len(w.fresh))
 
     def _write_vectors(
         self, creator_id: int, doc_id: int, new_ids: list[int], vectors: object, removed: list[int]

@@ -1,5 +1,6 @@
 """Hybrid retrieval for one creator: dense (Chroma, cosine) and lexical (BM25) candidates fused
-with reciprocal rank fusion, then resolved through SQL, which drops anything the index holds
+by their scores (each list min-max normalized, then weighted 0.7 dense, 0.3 lexical), then
+resolved through SQL, which drops anything the index holds
 that SQL does not (so an index out of step can never surface a deleted chunk).
 
 Query embedding, the vector search and BM25 are CPU-bound and run in a worker thread, never on
@@ -22,7 +23,12 @@ from knowledge.lexical import LexicalCache, LexicalIndex
 from knowledge.models import Chunk, Document, KnowledgeBase
 from knowledge.store import VectorStore
 
-RRF_K = 60  # the constant of Cormack et al.; damps the weight of the very first ranks
+# Measured on benchmarks/knowledge_quality.py (dev questions; held-out ones confirm): on
+# conversational questions MiniLM alone finds the answer in the top 5 far more often than BM25
+# alone (0.95 vs 0.80), and reciprocal rank fusion with equal weights dragged the dense winner
+# below chunks that were middling in both lists (0.90). Fusing normalized scores keeps how far
+# ahead a candidate is, not just its rank; 0.7–0.8 for the dense share is a plateau.
+DENSE_WEIGHT = 0.7
 
 
 @dataclass(frozen=True)
@@ -35,7 +41,7 @@ class Hit:
     page: int | None
     text: str
     rank: int
-    score: float  # fused (RRF)
+    score: float  # fused, 0..1
     similarity: float | None  # cosine to the query, when the dense search found it
 
 
@@ -47,13 +53,27 @@ class SearchResult:
     lexical_matches: int = 0
 
 
+def _normalized(scored: list[tuple[int, float]]) -> dict[int, float]:
+    if not scored:
+        return {}
+    low = min(v for _, v in scored)
+    high = max(v for _, v in scored)
+    span = high - low
+    return {item: (v - low) / span if span > 0 else 1.0 for item, v in scored}
+
+
 def fuse(
-    rankings: list[list[int]], weights: list[float], k: int = RRF_K
+    dense: list[tuple[int, float]],
+    lexical: list[tuple[int, float]],
+    dense_weight: float = DENSE_WEIGHT,
 ) -> list[tuple[int, float]]:
-    scores: dict[int, float] = {}
-    for ranking, weight in zip(rankings, weights, strict=True):
-        for rank, item in enumerate(ranking, start=1):
-            scores[item] = scores.get(item, 0.0) + weight / (k + rank)
+    """Relative score fusion: each list's scores scaled to 0..1 (best 1, worst 0), summed with
+    weights; a candidate missing from a list scores 0 there. Best first, ties by id."""
+    d, lex = _normalized(dense), _normalized(lexical)
+    scores = {
+        item: dense_weight * d.get(item, 0.0) + (1 - dense_weight) * lex.get(item, 0.0)
+        for item in d.keys() | lex.keys()
+    }
     return sorted(scores.items(), key=lambda pair: (-pair[1], pair[0]))
 
 
@@ -65,14 +85,13 @@ class Retriever:
         embedder: Embedder,
         *,
         candidates: int = 30,
-        dense_weight: float = 1.0,
-        lexical_weight: float = 1.0,
+        dense_weight: float = DENSE_WEIGHT,
     ) -> None:
         self.db = db
         self.store = store
         self.embedder = embedder
         self.candidates = candidates
-        self.weights = [dense_weight, lexical_weight]
+        self.dense_weight = dense_weight
         self.lexical = LexicalCache()
 
     @asynccontextmanager
@@ -95,7 +114,7 @@ class Retriever:
         if lexical is None or not lexical.ids:
             return SearchResult(query)
         dense, sparse = await asyncio.to_thread(self._candidates, creator_id, query, lexical)
-        fused = fuse([[i for i, _ in dense], [i for i, _ in sparse]], self.weights)
+        fused = fuse(dense, sparse, self.dense_weight)
         similarity = dict(dense)
         wanted = [chunk_id for chunk_id, _ in fused[: k * 2]]
         rows = await self._rows(creator_id, wanted, session)

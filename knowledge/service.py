@@ -4,7 +4,7 @@ The composition root (config.wiring) builds it; nothing here reads settings itse
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy import delete, select
@@ -14,7 +14,7 @@ from engine.db import Database
 from knowledge.chunking import ChunkingConfig
 from knowledge.embeddings import Embedder
 from knowledge.extract import Limits
-from knowledge.indexing import Indexer, IndexResult, bump_revision, knowledge_base
+from knowledge.indexing import Indexer, IndexResult, Progress, bump_revision, knowledge_base
 from knowledge.models import Chunk, Document, KnowledgeBase
 from knowledge.reconcile import ReconcileReport, reconcile
 from knowledge.retrieval import Retriever, SearchResult
@@ -62,11 +62,26 @@ class KnowledgeService:
     async def ingest(self, creator_id: int, source_name: str, data: bytes) -> IndexResult:
         return await self.indexer.ingest(creator_id, source_name, data)
 
+    async def ingest_many(
+        self,
+        creator_id: int,
+        files: Iterable[tuple[str, bytes]],
+        *,
+        progress: Progress | None = None,
+    ) -> list[IndexResult]:
+        """Many files at once: the new chunks of many documents are embedded together."""
+        return await self.indexer.ingest_many(creator_id, files, progress=progress)
+
     async def submit(self, creator_id: int, source_name: str, data: bytes) -> tuple[int, bool]:
         return await self.indexer.submit(creator_id, source_name, data)
 
     async def index_document(self, document_id: int) -> IndexResult:
         return await self.indexer.index_document(document_id)
+
+    async def index_documents(
+        self, document_ids: Sequence[int], *, progress: Progress | None = None
+    ) -> list[IndexResult]:
+        return await self.indexer.index_documents(document_ids, progress=progress)
 
     async def delete(self, creator_id: int, ref: str) -> str:
         return (await self.indexer.delete(creator_id, ref)).source_name
@@ -78,7 +93,10 @@ class KnowledgeService:
         if not failed_only:
             await self._reset_if_model_changed(creator_id)
         ids = await self.indexer.requeue(creator_id, failed_only=failed_only)
-        return [await self.indexer.index_document(i) for i in ids]
+        results: list[IndexResult] = []
+        for start in range(0, len(ids), 64):
+            results += await self.indexer.index_documents(ids[start : start + 64])
+        return results
 
     async def _reset_if_model_changed(self, creator_id: int) -> None:
         async with self.db.transaction() as session:

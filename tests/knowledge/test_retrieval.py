@@ -34,9 +34,19 @@ QUESTIONS = {
 }
 
 
-def test_reciprocal_rank_fusion() -> None:
-    fused = fuse([[1, 2, 3], [3, 1]], [1.0, 1.0], k=60)
-    assert [item for item, _ in fused] == [1, 3, 2]
+def test_score_fusion_keeps_a_clear_dense_winner_first() -> None:
+    dense = [(1, 0.80), (2, 0.50), (3, 0.48)]
+    lexical = [(3, 9.0), (2, 8.5), (4, 1.0)]
+    fused = fuse(dense, lexical, dense_weight=0.7)
+    assert [item for item, _ in fused] == [1, 2, 3, 4]
+    scores = dict(fused)
+    assert scores[1] == pytest.approx(0.7)  # best dense, absent from BM25
+    assert scores[2] == pytest.approx(0.7 * 0.02 / 0.32 + 0.3 * 7.5 / 8)
+    assert scores[3] == pytest.approx(0.3)  # worst dense, best BM25
+    assert scores[4] == pytest.approx(0.0)
+    [(only, score)] = fuse([], [(5, 2.0)], dense_weight=0.7)
+    assert only == 5
+    assert score == pytest.approx(0.3)
 
 
 async def test_hybrid_search_finds_the_right_note(kb: KnowledgeService, creator: Creator) -> None:
