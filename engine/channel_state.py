@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from engine.channel_models import DeliveryEvent
 from engine.db import Database, upsert_insert
@@ -95,20 +96,29 @@ async def record_parts(
     if not provider_ids:
         return
     async with db.transaction() as session:
-        for provider_id in provider_ids:
-            await session.execute(
-                upsert_insert(session, DeliveryEvent)
-                .values(
-                    binding_id=binding_id,
-                    provider_message_id=provider_id,
-                    status="sent",
-                    message_id=message_id,
-                    received_at=now,
-                )
-                .on_conflict_do_nothing(
-                    index_elements=["binding_id", "provider_message_id", "status"]
-                )
+        await add_parts(session, binding_id, message_id, provider_ids, now)
+
+
+async def add_parts(
+    session: AsyncSession,
+    binding_id: int,
+    message_id: int,
+    provider_ids: Sequence[str],
+    now: datetime,
+) -> None:
+    """`record_parts` inside the caller's transaction (the outbox records its sends this way)."""
+    for provider_id in provider_ids:
+        await session.execute(
+            upsert_insert(session, DeliveryEvent)
+            .values(
+                binding_id=binding_id,
+                provider_message_id=provider_id,
+                status="sent",
+                message_id=message_id,
+                received_at=now,
             )
+            .on_conflict_do_nothing(index_elements=["binding_id", "provider_message_id", "status"])
+        )
 
 
 async def record_delivery_status(

@@ -28,6 +28,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from prometheus_client import Counter as MetricCounter
 from sqlalchemy import func, select, update
 
+from engine.channel_state import add_parts
 from engine.clock import Clock
 from engine.db import Database
 from engine.delivery import (
@@ -349,6 +350,14 @@ class Deliverer:
                     .values(**message_values)
                     .execution_options(synchronize_session=False)
                 )
+                if decision.state == "sent" and decision.provider_ids and decision.identity:
+                    await add_parts(
+                        session,
+                        decision.identity.binding_id,
+                        item.message.id,
+                        decision.provider_ids,
+                        now,
+                    )
                 if decision.unreachable_identity is not None:
                     await session.execute(
                         update(ChannelIdentity)

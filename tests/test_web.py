@@ -73,6 +73,18 @@ async def test_readyz_fails_when_the_database_is_unreachable(url: str) -> None:
         assert (await client.get("/healthz")).status == 200  # alive, just not ready
     finally:
         await client.close()
+        await settle_sqlite_threads()
+
+
+async def settle_sqlite_threads() -> None:
+    """aiosqlite's worker thread of a connection that failed to open reports back to the event
+    loop a moment later; let it finish while this test's loop still runs."""
+    import asyncio
+    import threading
+
+    for thread in threading.enumerate():
+        if "_connection_worker_thread" in thread.name:
+            await asyncio.to_thread(thread.join, 2.0)
 
 
 async def test_readyz_checks_redis_when_configured(tmp_path: Path) -> None:
