@@ -15,6 +15,17 @@ QUEUE_NAME = "coachbot"
 JOB_TIMEOUT = 600  # seconds; a delivery batch is far shorter, a stuck one is killed and reaped
 
 
+def preload() -> None:
+    """Import what jobs run before the worker starts forking: RQ runs every job in a fork of the
+    worker, which then starts with these modules loaded instead of importing them per job."""
+    import redis.asyncio  # noqa: F401
+
+    import bots.senders  # noqa: F401
+    import config.runtime
+    import config.wiring  # noqa: F401
+    import engine.runtime  # noqa: F401
+
+
 def run_due(ids: list[int]) -> dict[str, int]:
     return _run("run_due", ids)
 

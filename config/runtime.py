@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from config.settings import Settings
@@ -58,6 +59,7 @@ def build_runtime(
         build_limiter(settings, redis),
         queue=queue,
         rate_scale=settings.send_rate_scale,
+        ambiguous_retry_after=timedelta(seconds=settings.ambiguous_retry_after),
     )
 
 
@@ -70,6 +72,7 @@ def build_scheduler(settings: Settings, engine: Engine, queue: JobQueue) -> Sche
         engine.clock,
         batch_size=settings.job_batch_size,
         interval=settings.scheduler_interval,
+        reap_after=timedelta(seconds=settings.reap_after),
     )
 
 

@@ -151,6 +151,16 @@ class Settings:
         32,
         "Contacts a delivery job sends to at the same time (one person's messages stay in order).",
     )
+    reap_after: float = setting(
+        300.0,
+        "Seconds after which work a worker claimed but never finished (the worker was killed, "
+        "or Redis lost its queue) is handed out again.",
+    )
+    ambiguous_retry_after: float = setting(
+        60.0,
+        "Seconds before the one retry of a send that timed out after the request left (it may "
+        "have arrived; a second timeout fails it instead of retrying blindly).",
+    )
     send_rate_scale: float = setting(
         1.0,
         "Multiplier on the per-channel send rate limits (Telegram 30/s per bot and 1/s per chat, "

@@ -98,6 +98,7 @@ class Deliverer:
         limiter: RateLimiter,
         concurrency: int = 32,
         rate_scale: float = 1.0,
+        ambiguous_retry_after: timedelta = AMBIGUOUS_RETRY_DELAY,
     ) -> None:
         self.db = db
         self.senders = senders
@@ -105,6 +106,7 @@ class Deliverer:
         self.limiter = limiter
         self.concurrency = concurrency
         self.rate_scale = rate_scale
+        self.ambiguous_retry_after = ambiguous_retry_after
 
     async def deliver(self, outbox_ids: Sequence[int]) -> BatchResult:
         now = self.clock.now()
@@ -277,7 +279,7 @@ class Deliverer:
             return Decision(
                 "pending",
                 "ambiguous_retry",
-                next_attempt_at=now + AMBIGUOUS_RETRY_DELAY,
+                next_attempt_at=now + self.ambiguous_retry_after,
                 error=str(exc),
                 ambiguous=True,
                 attempted=True,

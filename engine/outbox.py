@@ -178,18 +178,23 @@ async def mark_queued(session: AsyncSession, ids: Sequence[int], now: datetime) 
     return list((await session.execute(stmt)).scalars())
 
 
-async def reap(session: AsyncSession, now: datetime) -> tuple[int, int]:
+async def reap(
+    session: AsyncSession,
+    now: datetime,
+    queued_timeout: timedelta = QUEUED_TIMEOUT,
+    sending_timeout: timedelta = SENDING_TIMEOUT,
+) -> tuple[int, int]:
     """Rows lost by a dead worker go back to pending: queued ones as they were, sending ones
     marked ambiguous (the send may have left before the worker died). Returns both counts."""
     requeued = await session.execute(
         update(Outbox)
-        .where(Outbox.state == "queued", Outbox.queued_at < now - QUEUED_TIMEOUT)
+        .where(Outbox.state == "queued", Outbox.queued_at < now - queued_timeout)
         .values(state="pending")
         .execution_options(synchronize_session=False)
     )
     resent = await session.execute(
         update(Outbox)
-        .where(Outbox.state == "sending", Outbox.sending_at < now - SENDING_TIMEOUT)
+        .where(Outbox.state == "sending", Outbox.sending_at < now - sending_timeout)
         .values(state="pending", ambiguous=True, reason="worker_lost")
         .execution_options(synchronize_session=False)
     )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Sequence
+from datetime import timedelta
 
 from engine import outbox
 from engine.clock import Clock
@@ -34,12 +35,20 @@ class Runtime:
         *,
         queue: JobQueue | None = None,
         rate_scale: float = 1.0,
+        ambiguous_retry_after: timedelta = timedelta(minutes=1),
     ) -> None:
         self.engine = engine
         self.db: Database = engine.db
         self.clock: Clock = engine.clock
         self.queue = queue
-        self.deliverer = Deliverer(self.db, senders, self.clock, limiter, rate_scale=rate_scale)
+        self.deliverer = Deliverer(
+            self.db,
+            senders,
+            self.clock,
+            limiter,
+            rate_scale=rate_scale,
+            ambiguous_retry_after=ambiguous_retry_after,
+        )
 
     async def run(self, job: JobName, ids: list[int]) -> object:
         if job == "run_due":

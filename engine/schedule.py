@@ -84,11 +84,13 @@ async def finish(session: AsyncSession, ids: Sequence[int], now: datetime, resul
     )
 
 
-async def release_stale(session: AsyncSession, now: datetime) -> int:
-    """Return rows claimed longer than CLAIM_TIMEOUT ago to pending (their worker died)."""
+async def release_stale(
+    session: AsyncSession, now: datetime, older_than: timedelta = CLAIM_TIMEOUT
+) -> int:
+    """Return rows claimed longer than `older_than` ago to pending (their worker died)."""
     result = await session.execute(
         update(ScheduledWork)
-        .where(ScheduledWork.state == "claimed", ScheduledWork.claimed_at < now - CLAIM_TIMEOUT)
+        .where(ScheduledWork.state == "claimed", ScheduledWork.claimed_at < now - older_than)
         .values(state="pending")
         .execution_options(synchronize_session=False)
     )

@@ -31,6 +31,7 @@ class Scheduler:
         batch_size: int = 200,
         claim_limit: int = 5000,
         interval: float = 1.0,
+        reap_after: timedelta = timedelta(minutes=5),
     ) -> None:
         self.db = db
         self.queue = queue
@@ -38,6 +39,8 @@ class Scheduler:
         self.batch_size = batch_size
         self.claim_limit = claim_limit
         self.interval = interval
+        self.reap_after = reap_after
+        self.housekeeping_every = min(HOUSEKEEPING_EVERY, reap_after.total_seconds() / 3)
         self._last_housekeeping = 0.0
 
     async def tick(self, *, housekeeping: bool | None = None) -> Counter[str]:
@@ -45,7 +48,8 @@ class Scheduler:
         stats: Counter[str] = Counter()
         now = self.clock.now()
         if housekeeping or (
-            housekeeping is None and time.monotonic() - self._last_housekeeping > HOUSEKEEPING_EVERY
+            housekeeping is None
+            and time.monotonic() - self._last_housekeeping > self.housekeeping_every
         ):
             stats.update(await self.housekeeping())
             self._last_housekeeping = time.monotonic()
@@ -66,8 +70,10 @@ class Scheduler:
         now = self.clock.now()
         stats: Counter[str] = Counter()
         async with self.db.transaction() as session:
-            stats["released_work"] = await schedule.release_stale(session, now)
-            stats["requeued"], stats["resent_ambiguous"] = await outbox.reap(session, now)
+            stats["released_work"] = await schedule.release_stale(session, now, self.reap_after)
+            stats["requeued"], stats["resent_ambiguous"] = await outbox.reap(
+                session, now, self.reap_after, self.reap_after
+            )
             stuck = await claims.stuck(session, now, RECEIPT_GRACE, self.claim_limit)
         for batch in chunks(stuck, self.batch_size):
             await self.queue.enqueue("recover_inbound", batch)

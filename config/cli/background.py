@@ -27,8 +27,9 @@ def worker(app: AppContext, burst: bool, name: str | None) -> None:
     from rq import Queue, Worker
     from rq.serializers import JSONSerializer
 
-    from config.jobs import QUEUE_NAME
+    from config.jobs import QUEUE_NAME, preload
 
+    preload()
     connection = Redis.from_url(settings.redis_url, socket_timeout=30, socket_connect_timeout=5)
     queue = Queue(QUEUE_NAME, connection=connection, serializer=JSONSerializer)
     rq_worker = Worker([queue], connection=connection, serializer=JSONSerializer, name=name)

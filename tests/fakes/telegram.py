@@ -12,6 +12,7 @@ import itertools
 import json
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from typing import Any
@@ -87,6 +88,9 @@ class FakeTelegram:
     updates: list[dict[str, Any]] = field(default_factory=list)
     webhooks: dict[str, dict[str, Any]] = field(default_factory=dict)
     failures: dict[str, list[Failure]] = field(default_factory=dict)
+    # Decides a failure per call (method, parameters) when nothing is queued: lets a test fail
+    # by recipient rather than by call order (fault runs with several workers).
+    decide: Callable[[str, dict[str, Any]], Failure | None] | None = None
 
     def __post_init__(self) -> None:
         self._ids = itertools.count(1000)
@@ -160,8 +164,10 @@ class FakeTelegram:
         if token not in self.tokens:
             return _error(401, "Unauthorized")
         queued = self.failures.get(method)
-        if queued:
-            failure = queued.pop(0)
+        failure = queued.pop(0) if queued else None
+        if failure is None and self.decide is not None:
+            failure = self.decide(method, params)
+        if failure is not None:
             if failure.delay:
                 await asyncio.sleep(failure.delay)
             if failure.status:
