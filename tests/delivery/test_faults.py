@@ -268,7 +268,7 @@ def test_kill_workers_and_restart_redis_while_nudges_go_out(run_url: str, tmp_pa
     asyncio.run(prepare(run_url, cast))
     redis = OwnRedis()
     redis.start()
-    commands = {
+    commands: dict[str, tuple[str, ...]] = {
         "worker-a": ("worker",),
         "worker-b": ("worker",),
         "scheduler-a": ("scheduler",),
