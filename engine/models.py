@@ -49,6 +49,11 @@ class Creator(Base):
     )
     quiet_hours_end: Mapped[str] = mapped_column(String(5), default="08:00", server_default="08:00")
     daily_proactive_cap: Mapped[int] = mapped_column(default=4, server_default="4")
+    # Re-engagement rules: a nudge after this many days of silence, and a reminder at this local
+    # time when a streak is about to break (None: off).
+    inactivity_days: Mapped[int | None] = mapped_column()
+    inactivity_message: Mapped[str | None] = mapped_column(Text)
+    streak_reminder_at: Mapped[str | None] = mapped_column(String(5))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

@@ -10,7 +10,7 @@ import time
 from collections import Counter
 from datetime import timedelta
 
-from engine import claims, outbox, schedule
+from engine import claims, outbox, rules, schedule
 from engine.clock import Clock
 from engine.db import Database
 from engine.jobs import JobQueue, chunks
@@ -19,6 +19,7 @@ log = logging.getLogger(__name__)
 
 RECEIPT_GRACE = timedelta(minutes=2)  # a turn takes seconds; two minutes means it died
 HOUSEKEEPING_EVERY = 30.0  # seconds between reaper runs
+RULES_EVERY = 300.0  # seconds between passes of the creators' re-engagement rules
 
 
 class Scheduler:
@@ -42,6 +43,7 @@ class Scheduler:
         self.reap_after = reap_after
         self.housekeeping_every = min(HOUSEKEEPING_EVERY, reap_after.total_seconds() / 3)
         self._last_housekeeping = 0.0
+        self._last_rules = 0.0
 
     async def tick(self, *, housekeeping: bool | None = None) -> Counter[str]:
         """One pass: claim due work and ready outbox rows and enqueue them in batches."""
@@ -78,8 +80,18 @@ class Scheduler:
         for batch in chunks(stuck, self.batch_size):
             await self.queue.enqueue("recover_inbound", batch)
         stats["recovered_inbound"] = len(stuck)
-        if any(stats.values()):
-            log.warning("housekeeping returned lost work", extra=dict(stats))
+        if time.monotonic() - self._last_rules > RULES_EVERY:
+            async with self.db.transaction() as session:
+                stats["inactivity_nudges"] = len(await rules.inactivity_nudges(session, now))
+                stats["streak_reminders"] = len(await rules.streak_reminders(session, now))
+            self._last_rules = time.monotonic()
+        lost = {
+            k: stats[k]
+            for k in ("released_work", "requeued", "resent_ambiguous", "recovered_inbound")
+            if stats[k]
+        }
+        if lost:
+            log.warning("housekeeping returned lost work", extra=lost)
         return stats
 
     async def run(self, stop: asyncio.Event) -> None:

@@ -102,10 +102,21 @@ def list_(app: AppContext) -> None:
 @click.option(
     "--daily-cap", type=click.IntRange(0, 100), help="Proactive messages per contact per day."
 )
+@click.option(
+    "--inactivity-days",
+    type=click.IntRange(0, 365),
+    help="Nudge contacts silent this many days (0: off).",
+)
+@click.option("--inactivity-message", help="The nudge ({first_name}, {bot_name}, {coach_name}).")
+@click.option(
+    "--streak-reminder-at",
+    metavar="HH:MM|off",
+    help="Local time to remind a streak that is about to break, or off.",
+)
 @pass_app
 def set_(app: AppContext, /, slug: str, **changes: str | int | None) -> None:
     """Change a creator's persona and delivery policies."""
-    updates = {key: value for key, value in changes.items() if value is not None}
+    updates: dict[str, str | int | None] = {k: v for k, v in changes.items() if v is not None}
     if not updates:
         raise fail("nothing to change: give at least one option (see --help)")
     quiet = updates.pop("quiet_hours", None)
@@ -113,6 +124,10 @@ def set_(app: AppContext, /, slug: str, **changes: str | int | None) -> None:
         updates.update(_quiet_hours(str(quiet)))
     if "daily_cap" in updates:
         updates["daily_proactive_cap"] = updates.pop("daily_cap")
+    if updates.get("inactivity_days") == 0:
+        updates["inactivity_days"] = None
+    if "streak_reminder_at" in updates:
+        updates["streak_reminder_at"] = _local_time_or_off(str(updates["streak_reminder_at"]))
     app.start(quiet=True)
 
     async def work(db):  # type: ignore[no-untyped-def]
@@ -130,6 +145,17 @@ def set_(app: AppContext, /, slug: str, **changes: str | int | None) -> None:
 
     app.run_with_db(work)
     click.echo(f"updated {slug}: {', '.join(sorted(updates))}")
+
+
+def _local_time_or_off(value: str) -> str | None:
+    from datetime import time
+
+    if value.strip().lower() == "off":
+        return None
+    try:
+        return time.fromisoformat(value.strip()).strftime("%H:%M")
+    except ValueError:
+        raise fail(f"{value!r}: use HH:MM (e.g. 20:00) or off") from None
 
 
 def _quiet_hours(value: str) -> dict[str, str]:
