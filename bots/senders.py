@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import time
 from dataclasses import dataclass
 
 from bots.telegram.client import make_bot
@@ -58,16 +59,36 @@ def _fingerprint(binding: BindingInfo) -> str:
     return hashlib.sha256(data.encode()).hexdigest()
 
 
+# How long a loaded binding is trusted: a delivery batch sends hundreds of messages through one
+# binding, and a coach's change (new token, switched off) takes effect within this.
+BINDING_FRESH_SECONDS = 10.0
+
+
 class ChannelSenders:
     def __init__(self, db: Database, box: SecretBox, urls: ProviderUrls) -> None:
         self.db = db
         self.box = box
         self.urls = urls
         self._senders: dict[int, tuple[str, Sender]] = {}
+        self._loaded: dict[int, tuple[float, BindingInfo | None]] = {}
+        self._loading: dict[int, asyncio.Future[BindingInfo | None]] = {}
         self._lock = asyncio.Lock()
 
+    async def _binding(self, binding_id: int) -> BindingInfo | None:
+        cached = self._loaded.get(binding_id)
+        if cached is not None and time.monotonic() - cached[0] < BINDING_FRESH_SECONDS:
+            return cached[1]
+        loading = self._loading.get(binding_id)
+        if loading is None:  # the first of many concurrent sends loads it; the rest wait for it
+            loading = asyncio.ensure_future(load_binding(self.db, self.box, binding_id))
+            self._loading[binding_id] = loading
+            loading.add_done_callback(lambda _: self._loading.pop(binding_id, None))
+        binding = await asyncio.shield(loading)
+        self._loaded[binding_id] = (time.monotonic(), binding)
+        return binding
+
     async def for_binding(self, binding_id: int) -> Sender:
-        binding = await load_binding(self.db, self.box, binding_id)
+        binding = await self._binding(binding_id)
         if binding is None or not binding.enabled:
             raise PermanentFailure(f"channel binding {binding_id} is gone or switched off")
         fingerprint = _fingerprint(binding)

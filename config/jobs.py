@@ -55,7 +55,10 @@ def _run(job: JobName, ids: list[int]) -> dict[str, int]:
             runtime = build_runtime(
                 settings, engine, queue=RQQueue(settings.redis_url or ""), redis=redis
             )
-            result = await runtime.run(job, ids)
+            try:
+                result = await runtime.run(job, ids)
+            finally:
+                await runtime.close()
             return dict(result) if isinstance(result, dict) else {}
         finally:
             await redis.aclose()

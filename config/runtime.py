@@ -96,6 +96,7 @@ class EmbeddedBackground:
             with contextlib.suppress(asyncio.CancelledError):
                 await self.task
         await self.queue.drain(patience)
+        await self.runtime.close()
 
 
 def build_embedded_background(settings: Settings, engine: Engine) -> EmbeddedBackground:

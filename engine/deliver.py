@@ -28,9 +28,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from prometheus_client import Counter as MetricCounter
 from sqlalchemy import func, select, update
 
-from engine.channel_state import add_parts
+from engine.channel_models import DeliveryEvent
 from engine.clock import Clock
-from engine.db import Database
+from engine.db import Database, upsert_insert
 from engine.delivery import (
     Ambiguous,
     DeliveryError,
@@ -228,11 +228,10 @@ class Deliverer:
         limits = limits_for(
             identity.channel, identity.binding_id, identity.external_user_id, self.rate_scale
         )
-        for key, rate, burst in limits:
-            while (wait := await self.limiter.acquire(key, rate, burst)) > 0:
-                if wait > LONGEST_RATE_WAIT:
-                    return wait
-                await asyncio.sleep(wait)
+        while (wait := await self.limiter.acquire(limits)) > 0:
+            if wait > LONGEST_RATE_WAIT:
+                return wait
+            await asyncio.sleep(wait)
         return None
 
     async def _send(
@@ -310,68 +309,85 @@ class Deliverer:
         return Decision("sent", provider_ids=result.provider_message_ids, attempted=True)
 
     async def _record(self, items: list[Item], now: datetime) -> BatchResult:
+        """Write every row's outcome in one transaction, as bulk updates by primary key."""
         result = BatchResult()
-        async with self.db.transaction() as session:
-            for item in items:
-                decision = item.decision or Decision("pending", "retry", next_attempt_at=now)
-                values: dict[str, Any] = {"state": decision.state, "reason": decision.reason}
-                if decision.attempted:
-                    values["attempts"] = item.row.attempts + 1
-                if decision.error is not None:
-                    values["last_error"] = decision.error[:2000]
-                if decision.ambiguous is not None:
-                    values["ambiguous"] = decision.ambiguous
-                if decision.next_attempt_at is not None:
-                    values["next_attempt_at"] = decision.next_attempt_at
-                if decision.identity is not None:
-                    values["identity_id"] = decision.identity.id
-                    values["binding_id"] = decision.identity.binding_id
-                if decision.state == "sent":
-                    values["sent_at"] = now
-                    values["provider_message_ids"] = list(decision.provider_ids)
-                await session.execute(
-                    update(Outbox)
-                    .where(Outbox.id == item.row.id)
-                    .values(**values)
-                    .execution_options(synchronize_session=False)
-                )
-                message_values: dict[str, Any] = {
-                    "status": decision.state if decision.state != "pending" else "pending"
+        outbox_rows: list[dict[str, Any]] = []
+        message_rows: list[dict[str, Any]] = []
+        parts: list[dict[str, Any]] = []
+        unreachable: list[int] = []
+        for item in items:
+            decision = item.decision or Decision("pending", "retry", next_attempt_at=now)
+            row, message = item.row, item.message
+            identity = decision.identity
+            sent = decision.state == "sent"
+            outbox_rows.append(
+                {
+                    "id": row.id,
+                    "state": decision.state,
+                    "reason": decision.reason,
+                    "attempts": row.attempts + 1 if decision.attempted else row.attempts,
+                    "last_error": decision.error[:2000] if decision.error else row.last_error,
+                    "ambiguous": row.ambiguous
+                    if decision.ambiguous is None
+                    else decision.ambiguous,
+                    "next_attempt_at": decision.next_attempt_at or row.next_attempt_at,
+                    "identity_id": identity.id if identity else row.identity_id,
+                    "binding_id": identity.binding_id if identity else row.binding_id,
+                    "sent_at": now if sent else row.sent_at,
+                    "provider_message_ids": list(decision.provider_ids)
+                    if sent
+                    else row.provider_message_ids,
                 }
-                if decision.state == "sent":
-                    message_values["sent_at"] = now
-                    message_values["provider_message_id"] = (decision.provider_ids or (None,))[0]
-                if decision.identity is not None:
-                    message_values["channel"] = decision.identity.channel
-                    message_values["binding_id"] = decision.identity.binding_id
-                if decision.state in ("failed", "skipped"):
-                    message_values["error"] = decision.reason
+            )
+            message_rows.append(
+                {
+                    "id": message.id,
+                    "status": decision.state,
+                    "sent_at": now if sent else message.sent_at,
+                    "provider_message_id": (decision.provider_ids or (None,))[0]
+                    if sent
+                    else message.provider_message_id,
+                    "channel": identity.channel if identity else message.channel,
+                    "binding_id": identity.binding_id if identity else message.binding_id,
+                    "error": decision.reason
+                    if decision.state in ("failed", "skipped")
+                    else message.error,
+                }
+            )
+            if sent and identity is not None:
+                parts += [
+                    {
+                        "binding_id": identity.binding_id,
+                        "provider_message_id": provider_id,
+                        "status": "sent",
+                        "message_id": message.id,
+                        "received_at": now,
+                    }
+                    for provider_id in decision.provider_ids
+                ]
+            if decision.unreachable_identity is not None:
+                unreachable.append(decision.unreachable_identity)
+            result.outcomes[f"{decision.state}:{decision.reason or '-'}"] += 1
+            OUTCOMES.labels(
+                kind=row.kind, state=decision.state, reason=decision.reason or "-"
+            ).inc()
+        async with self.db.transaction() as session:
+            await session.execute(update(Outbox), outbox_rows)
+            await session.execute(update(Message), message_rows)
+            if parts:
                 await session.execute(
-                    update(Message)
-                    .where(Message.id == item.message.id)
-                    .values(**message_values)
+                    upsert_insert(session, DeliveryEvent).on_conflict_do_nothing(
+                        index_elements=["binding_id", "provider_message_id", "status"]
+                    ),
+                    parts,
+                )
+            if unreachable:
+                await session.execute(
+                    update(ChannelIdentity)
+                    .where(ChannelIdentity.id.in_(unreachable))
+                    .values(unreachable_at=now)
                     .execution_options(synchronize_session=False)
                 )
-                if decision.state == "sent" and decision.provider_ids and decision.identity:
-                    await add_parts(
-                        session,
-                        decision.identity.binding_id,
-                        item.message.id,
-                        decision.provider_ids,
-                        now,
-                    )
-                if decision.unreachable_identity is not None:
-                    await session.execute(
-                        update(ChannelIdentity)
-                        .where(ChannelIdentity.id == decision.unreachable_identity)
-                        .values(unreachable_at=now)
-                        .execution_options(synchronize_session=False)
-                    )
-                outcome = f"{decision.state}:{decision.reason or '-'}"
-                result.outcomes[outcome] += 1
-                OUTCOMES.labels(
-                    kind=item.row.kind, state=decision.state, reason=decision.reason or "-"
-                ).inc()
         return result
 
 

@@ -23,16 +23,17 @@ CHANNEL_LIMITS: dict[str, tuple[tuple[float, int], tuple[float, int]]] = {
 }
 
 
+Limit = tuple[str, float, int]  # key, rate per second, burst
+
+
 class RateLimiter(Protocol):
-    async def acquire(self, key: str, rate: float, burst: int) -> float:
-        """Take one send for `key` if allowed now (returns 0), else return how many seconds to
-        wait before asking again (nothing taken)."""
+    async def acquire(self, limits: list[Limit]) -> float:
+        """Take one send under every limit if all allow it now (returns 0), else return how many
+        seconds to wait before asking again (nothing taken)."""
         ...
 
 
-def limits_for(
-    channel: str, binding_id: int, recipient: str, scale: float = 1.0
-) -> list[tuple[str, float, int]]:
+def limits_for(channel: str, binding_id: int, recipient: str, scale: float = 1.0) -> list[Limit]:
     limits = CHANNEL_LIMITS.get(channel)
     if limits is None:
         return []
@@ -50,29 +51,42 @@ class LocalRateLimiter:
         self._tat: dict[str, float] = {}
         self._clock = clock
 
-    async def acquire(self, key: str, rate: float, burst: int) -> float:
+    async def acquire(self, limits: list[Limit]) -> float:
         now = float(self._clock())
-        interval = 1.0 / rate
-        tat = max(self._tat.get(key, now), now)
-        allow_at = tat - interval * burst
-        if now < allow_at:
-            return allow_at - now
-        self._tat[key] = tat + interval
+        wait = 0.0
+        for key, rate, burst in limits:
+            tat = max(self._tat.get(key, now), now)
+            # GCRA: allowed while the backlog (tat - now) is within burst - 1 intervals.
+            wait = max(wait, tat - (1.0 / rate) * (burst - 1) - now)
+        if wait > 0:
+            return wait
+        for key, rate, _ in limits:
+            self._tat[key] = max(self._tat.get(key, now), now) + 1.0 / rate
         return 0.0
 
 
+# All of a send's limits in one atomic call: either every key allows it and all are taken, or
+# none is and the longest wait comes back. ARGV holds (interval, burst) per key.
 _GCRA = """
-local key = KEYS[1]
-local interval = tonumber(ARGV[1])
-local burst = tonumber(ARGV[2])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-local tat = tonumber(redis.call('GET', key) or now)
-if tat < now then tat = now end
-local allow_at = tat - interval * burst
-if now < allow_at then return tostring(allow_at - now) end
-local ttl = math.ceil((tat + interval - now) * 1000) + 1000
-redis.call('SET', key, tostring(tat + interval), 'PX', ttl)
+local wait = 0
+local tats = {}
+for i, key in ipairs(KEYS) do
+  local interval = tonumber(ARGV[2 * i - 1])
+  local burst = tonumber(ARGV[2 * i])
+  local tat = tonumber(redis.call('GET', key) or now)
+  if tat < now then tat = now end
+  tats[i] = tat
+  local allow_at = tat - interval * (burst - 1)
+  if now < allow_at and allow_at - now > wait then wait = allow_at - now end
+end
+if wait > 0 then return tostring(wait) end
+for i, key in ipairs(KEYS) do
+  local interval = tonumber(ARGV[2 * i - 1])
+  local ttl = math.ceil((tats[i] + interval - now) * 1000) + 1000
+  redis.call('SET', key, tostring(tats[i] + interval), 'PX', ttl)
+end
 return '0'
 """
 
@@ -83,6 +97,11 @@ class RedisRateLimiter:
     def __init__(self, redis: Any) -> None:
         self._script = redis.register_script(_GCRA)
 
-    async def acquire(self, key: str, rate: float, burst: int) -> float:
-        wait = await self._script(keys=[key], args=[1.0 / rate, burst])
+    async def acquire(self, limits: list[Limit]) -> float:
+        if not limits:
+            return 0.0
+        args: list[float | int] = []
+        for _, rate, burst in limits:
+            args += [1.0 / rate, burst]
+        wait = await self._script(keys=[key for key, _, _ in limits], args=args)
         return float(wait)

@@ -41,6 +41,7 @@ class Runtime:
         self.db: Database = engine.db
         self.clock: Clock = engine.clock
         self.queue = queue
+        self.senders = senders
         self.deliverer = Deliverer(
             self.db,
             senders,
@@ -49,6 +50,12 @@ class Runtime:
             rate_scale=rate_scale,
             ambiguous_retry_after=ambiguous_retry_after,
         )
+
+    async def close(self) -> None:
+        """Close what the senders opened (HTTP connection pools)."""
+        close = getattr(self.senders, "close", None)
+        if close is not None:
+            await close()
 
     async def run(self, job: JobName, ids: list[int]) -> object:
         if job == "run_due":

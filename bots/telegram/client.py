@@ -7,7 +7,9 @@ import asyncio
 from dataclasses import dataclass
 
 from telegram import Bot
-from telegram.request import HTTPXRequest
+from telegram.request import BaseRequest
+
+from bots.telegram.transport import AiohttpRequest
 
 DEFAULT_API_URL = "https://api.telegram.org"
 LONG_POLL_SECONDS = 25
@@ -19,7 +21,7 @@ class BotClient:
     never initialize()d: that would cost a getMe per client, and nothing here needs it."""
 
     bot: Bot
-    requests: tuple[HTTPXRequest, HTTPXRequest]
+    requests: tuple[BaseRequest, BaseRequest]
 
     async def close(self) -> None:
         await asyncio.gather(*(r.shutdown() for r in self.requests))
@@ -27,20 +29,16 @@ class BotClient:
 
 def make_bot(token: str, api_url: str = DEFAULT_API_URL, *, timeout: float = 10.0) -> BotClient:
     base = api_url.rstrip("/")
-    request = HTTPXRequest(
-        connection_pool_size=32,
-        connect_timeout=5.0,
-        read_timeout=timeout,
-        write_timeout=timeout,
-        pool_timeout=5.0,
+    # aiohttp under PTB's Bot: see transport.py for why not PTB's default httpx transport.
+    request = AiohttpRequest(
+        connection_pool_size=64, connect_timeout=5.0, read_timeout=timeout, write_timeout=timeout
     )
     # getUpdates holds its connection for the long poll: its read timeout must outlast it.
-    updates_request = HTTPXRequest(
+    updates_request = AiohttpRequest(
         connection_pool_size=1,
         connect_timeout=5.0,
         read_timeout=LONG_POLL_SECONDS + timeout,
         write_timeout=timeout,
-        pool_timeout=5.0,
     )
     bot = Bot(
         token,

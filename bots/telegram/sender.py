@@ -27,6 +27,7 @@ from telegram.warnings import PTBDeprecationWarning
 from bots.render import TELEGRAM_CAPTION_LIMIT, telegram_html, telegram_parts, utf16_len
 from bots.telegram.client import BotClient
 from bots.telegram.keyboard import inline_keyboard
+from bots.telegram.transport import RequestNotSent
 from engine.delivery import (
     Ambiguous,
     DeliveryError,
@@ -44,7 +45,7 @@ HTML = ParseMode.HTML
 T = TypeVar("T")
 # Telegram's 403 texts for a person we can no longer reach.
 _BLOCKED = ("blocked", "deactivated", "kicked", "can't initiate", "chat not found")
-_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, RequestNotSent)
 
 
 class TelegramSender:
