@@ -45,7 +45,7 @@ from engine.delivery import (
 from engine.models import ChannelBinding, ChannelIdentity, Contact, Creator, Message, Outbox
 from engine.outbox import choose_identity
 from engine.policies import MAX_ATTEMPTS, QuietHours, backoff, local_day_start, window_open
-from engine.ratelimit import RateLimiter, limits_for
+from engine.ratelimit import Limit, RateLimiter, limits_for
 from engine.types import Channel, OutboundMessage
 
 log = logging.getLogger(__name__)
@@ -82,6 +82,7 @@ class Item:
     identity: ChannelIdentity | None
     binding: ChannelBinding | None
     decision: Decision | None = None
+    template: TemplateRef | None = None
 
 
 @dataclass
@@ -125,15 +126,34 @@ class Deliverer:
         if not claimed:
             return BatchResult()
         items, sent_today = await self._load(claimed, now)
-        by_contact: dict[int, list[Item]] = defaultdict(list)
-        for item in sorted(items, key=lambda i: i.row.id):
-            by_contact[item.contact.id].append(item)
+        items.sort(key=lambda i: i.row.id)  # one person's messages go out in the order made
+        # 1. Policies decide every row that does not go out now.
+        for item in items:
+            item.decision = self._policy(item, sent_today, now)
+        to_send = [item for item in items if item.decision is None]
+        # 2. One rate-limit reservation for all that do: each gets its slot, or waits for later.
+        waits = await self.limiter.reserve(
+            [self._limits(item) for item in to_send], max_wait=LONGEST_RATE_WAIT
+        )
+        by_contact: dict[int, list[tuple[Item, float]]] = defaultdict(list)
+        for item, wait in zip(to_send, waits, strict=True):
+            if wait > LONGEST_RATE_WAIT:
+                later = now + timedelta(seconds=wait)
+                item.decision = Decision("pending", "rate_limited", next_attempt_at=later)
+            else:
+                by_contact[item.contact.id].append((item, wait))
+        # 3. Send: people in parallel, each person's messages in order, each at its slot.
         gate = asyncio.Semaphore(self.concurrency)
+        started = asyncio.get_running_loop().time()
 
-        async def contact_in_order(queue: list[Item]) -> None:
+        async def contact_in_order(queue: list[tuple[Item, float]]) -> None:
             async with gate:
-                for item in queue:  # one person's messages go out in the order they were made
-                    item.decision = await self._decide_and_send(item, sent_today, now)
+                for item, wait in queue:
+                    delay = started + wait - asyncio.get_running_loop().time()
+                    if delay > 0:
+                        await asyncio.sleep(delay)
+                    item.decision = await self._send(item, now)
+                    item.decision.identity = item.identity
 
         await asyncio.gather(*(contact_in_order(queue) for queue in by_contact.values()))
         return await self._record(items, now)
@@ -181,9 +201,9 @@ class Deliverer:
                     sent_today[contact_id] += 1
         return items, sent_today
 
-    async def _decide_and_send(
-        self, item: Item, sent_today: Counter[int], now: datetime
-    ) -> Decision:
+    def _policy(self, item: Item, sent_today: Counter[int], now: datetime) -> Decision | None:
+        """The decision for a row that does not go out now, or None if it should be sent (the
+        template it needs, if any, is kept on the item)."""
         row, contact, creator, identity = item.row, item.contact, item.creator, item.identity
         reply = row.kind == "reply"
         if not reply and contact.opted_out_at is not None:
@@ -198,46 +218,31 @@ class Deliverer:
                 return Decision("pending", "quiet_hours", next_attempt_at=later)
             if sent_today[contact.id] >= creator.daily_proactive_cap:
                 if row.kind == "program":
-                    return Decision(
-                        "pending", "daily_cap", next_attempt_at=quiet.next_morning(now, tz)
-                    )
+                    morning = quiet.next_morning(now, tz)
+                    return Decision("pending", "daily_cap", next_attempt_at=morning)
                 return Decision("skipped", "daily_cap")
-        template = None
+            # Counted as planned: a send that then fails only makes the cap stricter, never looser.
+            sent_today[contact.id] += 1
         if identity.channel == Channel.WHATSAPP.value and not window_open(
             identity.last_inbound_at, now
         ):
-            template = _template(item.binding, row.template_key, contact)
-            if template is None:
+            item.template = _template(item.binding, row.template_key, contact)
+            if item.template is None:
                 return Decision("skipped", "outside_window")
         if identity.channel in STORED_CHANNELS:
-            sent_today[contact.id] += 0 if reply else 1
             return Decision("sent", identity=identity)
-        wait = await self._rate_wait(identity)
-        if wait is not None:
-            return Decision(
-                "pending", "rate_limited", next_attempt_at=now + timedelta(seconds=wait)
-            )
-        decision = await self._send(item, identity, template, now)
-        if decision.state == "sent" and not reply:
-            sent_today[contact.id] += 1
-        decision.identity = identity
-        return decision
-
-    async def _rate_wait(self, identity: ChannelIdentity) -> float | None:
-        """Sleep through a short rate-limit wait; return the wait if it is too long to sleep."""
-        limits = limits_for(
-            identity.channel, identity.binding_id, identity.external_user_id, self.rate_scale
-        )
-        while (wait := await self.limiter.acquire(limits)) > 0:
-            if wait > LONGEST_RATE_WAIT:
-                return wait
-            await asyncio.sleep(wait)
         return None
 
-    async def _send(
-        self, item: Item, identity: ChannelIdentity, template: TemplateRef | None, now: datetime
-    ) -> Decision:
-        row = item.row
+    def _limits(self, item: Item) -> list[Limit]:
+        identity = item.identity
+        assert identity is not None
+        return limits_for(
+            identity.channel, identity.binding_id, identity.external_user_id, self.rate_scale
+        )
+
+    async def _send(self, item: Item, now: datetime) -> Decision:
+        row, identity, template = item.row, item.identity, item.template
+        assert identity is not None
         attempts = row.attempts + 1
         recipient = Recipient(
             binding_id=identity.binding_id,
@@ -306,7 +311,9 @@ class Deliverer:
                 error=repr(exc),
                 attempted=True,
             )
-        return Decision("sent", provider_ids=result.provider_message_ids, attempted=True)
+        return Decision(
+            "sent", provider_ids=result.provider_message_ids, attempted=True, identity=identity
+        )
 
     async def _record(self, items: list[Item], now: datetime) -> BatchResult:
         """Write every row's outcome in one transaction, as bulk updates by primary key."""
@@ -355,6 +362,7 @@ class Deliverer:
                 }
             )
             if sent and identity is not None:
+                # The message row holds the first id; only further parts need their own row.
                 parts += [
                     {
                         "binding_id": identity.binding_id,
@@ -363,7 +371,7 @@ class Deliverer:
                         "message_id": message.id,
                         "received_at": now,
                     }
-                    for provider_id in decision.provider_ids
+                    for provider_id in decision.provider_ids[1:]
                 ]
             if decision.unreachable_identity is not None:
                 unreachable.append(decision.unreachable_identity)

@@ -27,9 +27,15 @@ Limit = tuple[str, float, int]  # key, rate per second, burst
 
 
 class RateLimiter(Protocol):
+    async def reserve(self, requests: list[list[Limit]], max_wait: float) -> list[float]:
+        """For each send (in order), the seconds until its slot under all its limits. A slot
+        within `max_wait` is taken (the send must happen then); a later one is only reported,
+        nothing taken, so the send can be deferred."""
+        ...
+
     async def acquire(self, limits: list[Limit]) -> float:
-        """Take one send under every limit if all allow it now (returns 0), else return how many
-        seconds to wait before asking again (nothing taken)."""
+        """Take one send now if every limit allows it (returns 0), else the wait (nothing
+        taken)."""
         ...
 
 
@@ -51,57 +57,81 @@ class LocalRateLimiter:
         self._tat: dict[str, float] = {}
         self._clock = clock
 
-    async def acquire(self, limits: list[Limit]) -> float:
+    async def reserve(self, requests: list[list[Limit]], max_wait: float) -> list[float]:
         now = float(self._clock())
-        wait = 0.0
-        for key, rate, burst in limits:
-            tat = max(self._tat.get(key, now), now)
-            # GCRA: allowed while the backlog (tat - now) is within burst - 1 intervals.
-            wait = max(wait, tat - (1.0 / rate) * (burst - 1) - now)
-        if wait > 0:
-            return wait
-        for key, rate, _ in limits:
-            self._tat[key] = max(self._tat.get(key, now), now) + 1.0 / rate
-        return 0.0
+        waits = []
+        for limits in requests:
+            # GCRA: the earliest slot at which every limit's backlog is within burst - 1 intervals.
+            slot = now
+            for key, rate, burst in limits:
+                tat = max(self._tat.get(key, now), now)
+                slot = max(slot, tat - (burst - 1) / rate)
+            if slot - now <= max_wait:
+                for key, rate, _ in limits:
+                    self._tat[key] = max(self._tat.get(key, now), slot) + 1.0 / rate
+            waits.append(slot - now)
+        return waits
+
+    async def acquire(self, limits: list[Limit]) -> float:
+        return (await self.reserve([limits], max_wait=0.0))[0]
 
 
-# All of a send's limits in one atomic call: either every key allows it and all are taken, or
-# none is and the longest wait comes back. ARGV holds (interval, burst) per key.
-_GCRA = """
+# A whole batch of sends in one atomic call. ARGV: max_wait, item count, then per item the number
+# of its keys followed by (interval, burst) per key; KEYS: every item's keys, in the same order.
+_GCRA_RESERVE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-local wait = 0
-local tats = {}
-for i, key in ipairs(KEYS) do
-  local interval = tonumber(ARGV[2 * i - 1])
-  local burst = tonumber(ARGV[2 * i])
-  local tat = tonumber(redis.call('GET', key) or now)
-  if tat < now then tat = now end
-  tats[i] = tat
-  local allow_at = tat - interval * (burst - 1)
-  if now < allow_at and allow_at - now > wait then wait = allow_at - now end
+local max_wait = tonumber(ARGV[1])
+local a, k = 3, 1
+local tat_of, out = {}, {}
+for i = 1, tonumber(ARGV[2]) do
+  local n = tonumber(ARGV[a]); a = a + 1
+  local slot = now
+  for j = 0, n - 1 do
+    local key = KEYS[k + j]
+    local interval, burst = tonumber(ARGV[a + 2 * j]), tonumber(ARGV[a + 2 * j + 1])
+    local tat = tat_of[key] or tonumber(redis.call('GET', key) or now)
+    if tat < now then tat = now end
+    tat_of[key] = tat
+    local allow = tat - interval * (burst - 1)
+    if allow > slot then slot = allow end
+  end
+  if slot - now <= max_wait then
+    for j = 0, n - 1 do
+      local key = KEYS[k + j]
+      local tat = tat_of[key]
+      if slot > tat then tat = slot end
+      tat_of[key] = tat + tonumber(ARGV[a + 2 * j])
+    end
+  end
+  out[i] = tostring(slot - now)
+  a, k = a + 2 * n, k + n
 end
-if wait > 0 then return tostring(wait) end
-for i, key in ipairs(KEYS) do
-  local interval = tonumber(ARGV[2 * i - 1])
-  local ttl = math.ceil((tats[i] + interval - now) * 1000) + 1000
-  redis.call('SET', key, tostring(tats[i] + interval), 'PX', ttl)
+for key, tat in pairs(tat_of) do
+  redis.call('SET', key, tostring(tat), 'PX', math.ceil((tat - now) * 1000) + 1000)
 end
-return '0'
+return out
 """
 
 
 class RedisRateLimiter:
-    """GCRA in Redis: atomic per key across all workers, using Redis's own clock."""
+    """GCRA in Redis: atomic across all workers, on Redis's own clock, one call per batch."""
 
     def __init__(self, redis: Any) -> None:
-        self._script = redis.register_script(_GCRA)
+        self._script = redis.register_script(_GCRA_RESERVE)
+
+    async def reserve(self, requests: list[list[Limit]], max_wait: float) -> list[float]:
+        if not requests:
+            return []
+        keys: list[str] = []
+        args: list[float | int] = [max_wait, len(requests)]
+        for limits in requests:
+            args.append(len(limits))
+            for key, rate, burst in limits:
+                keys.append(key)
+                args += [1.0 / rate, burst]
+        waits = await self._script(keys=keys, args=args)
+        return [float(w) for w in waits]
 
     async def acquire(self, limits: list[Limit]) -> float:
-        if not limits:
-            return 0.0
-        args: list[float | int] = []
-        for _, rate, burst in limits:
-            args += [1.0 / rate, burst]
-        wait = await self._script(keys=[key for key, _, _ in limits], args=args)
-        return float(wait)
+        return (await self.reserve([limits], max_wait=0.0))[0]

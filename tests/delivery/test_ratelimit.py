@@ -67,3 +67,15 @@ def test_channel_limits_follow_the_providers() -> None:
     assert limits_for("whatsapp", 7, "whatsapp:+1")[0] == ("rl:b:7", 10.0, 10)
     assert limits_for("terminal", 7, "me") == []
     assert limits_for("whatsapp", 7, "x", scale=10)[0] == ("rl:b:7", 100.0, 100)
+
+
+async def test_a_batch_reserves_slots_in_order(limiter: RateLimiter) -> None:
+    chat = ("rl:test:batch-chat", 1.0, 1)  # one per second
+    other = ("rl:test:batch-other", 1.0, 1)
+    waits = await limiter.reserve([[chat], [chat], [other], [chat]], max_wait=1.5)
+    assert waits[0] == pytest.approx(0.0, abs=0.05)
+    assert waits[1] == pytest.approx(1.0, abs=0.05)  # the same chat: the next second
+    assert waits[2] == pytest.approx(0.0, abs=0.05)  # another chat is free now
+    assert waits[3] == pytest.approx(2.0, abs=0.05)  # beyond max_wait: reported, not taken
+    again = await limiter.reserve([[chat]], max_wait=5.0)
+    assert again[0] == pytest.approx(2.0, abs=0.05)  # the third slot was still free
