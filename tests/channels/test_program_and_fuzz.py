@@ -171,7 +171,7 @@ forms = st.dictionaries(
 
 
 @settings(
-    max_examples=150,
+    max_examples=700,  # x3 requests (Telegram, Twilio, Twilio status) x2 databases: 4,200
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
