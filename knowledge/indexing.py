@@ -85,6 +85,20 @@ class _Work:
         return self
 
 
+@dataclass
+class _Batch:
+    results: dict[int, IndexResult] = field(default_factory=dict)  # settled without embedding
+    work: list[_Work] = field(default_factory=list)  # parsed, waiting for vectors
+
+    @property
+    def fresh(self) -> int:
+        return sum(len(w.fresh) for w in self.work)
+
+    def add(self, other: _Batch) -> None:
+        self.results.update(other.results)
+        self.work += other.work
+
+
 def now() -> datetime:
     return datetime.now(UTC)
 
@@ -139,6 +153,17 @@ class Indexer:
         """Store an upload; (document id, whether it is unchanged and already indexed).
         Raises a KnowledgeError (nothing stored) when the file is too large or not a format we
         read: those are known from the bytes at once."""
+        stored = await self._store(creator_id, source_name, data, start=False)
+        if isinstance(stored, IndexResult):
+            return stored.document_id, True
+        assert isinstance(stored, int)
+        return stored, False
+
+    async def _store(
+        self, creator_id: int, source_name: str, data: bytes, *, start: bool
+    ) -> IndexResult | _Work | int:
+        """`submit`, and with `start` also what `_begin` does, in the same transaction: the
+        unchanged result, the work to do, or (without `start`) the queued document's id."""
         check_size(data, source_name, self.limits)
         kind = sniff(data, source_name)
         digest = hashlib.sha256(data).hexdigest()
@@ -150,9 +175,9 @@ class Indexer:
                 )
             )
             if doc is not None and doc.indexed_hash == digest and doc.status == READY:
-                return doc.id, True
+                return IndexResult(doc.id, source_name, "unchanged", doc.chunk_count, 0)
             if doc is None:
-                doc = Document(knowledge_base_id=kb.id, creator_id=creator_id)
+                doc = Document(knowledge_base_id=kb.id, creator_id=creator_id, attempts=0)
                 doc.source_name = source_name
                 doc.title = source_name[:300]
                 session.add(doc)
@@ -160,11 +185,15 @@ class Indexer:
             doc.size_bytes = len(data)
             doc.content = data
             doc.content_hash = digest
-            doc.status = QUEUED
+            doc.status = INDEXING if start else QUEUED
             doc.error = None
             doc.updated_at = now()
             await session.flush()
-            return doc.id, False
+            if not start:
+                return doc.id
+            doc.attempts += 1
+            existing = await self._chunk_hashes(session, doc.id)
+            return _Work(doc.id, creator_id, source_name, data, digest, existing)
 
     async def ingest(self, creator_id: int, source_name: str, data: bytes) -> IndexResult:
         """Submit and index inline (the CLI's way; the hub queues `index_document` instead)."""
@@ -182,45 +211,62 @@ class Indexer:
         files: Iterable[tuple[str, bytes]],
         *,
         progress: Progress | None = None,
+        chunks: int = 256,
         group: int = 64,
     ) -> list[IndexResult]:
-        """Submit and index many files, embedding the new chunks of up to `group` documents per
-        encoder call. A file refused at submission (too large, not a format we read) becomes a
-        failed result without a document row, and the others go on."""
+        """Submit and index many files as a pipeline of three overlapping stages: storing and
+        parsing documents until their new chunks reach `chunks` (or `group` documents),
+        embedding that whole group in one encoder call (which sorts the texts by length into
+        batches), and writing the group before to SQL and Chroma in one transaction. A file
+        refused at submission (too large, not a format we read) becomes a failed result without
+        a document row, and the others go on."""
         results: list[IndexResult] = []
-        pending: list[int] = []
-        slots: list[int] = []  # where each pending document's result goes
+        parsed: asyncio.Queue[tuple[list[tuple[int, int]], _Batch] | None] = asyncio.Queue(1)
+        embedded: asyncio.Queue[tuple[list[tuple[int, int]], _Batch, Vectors] | None]
+        embedded = asyncio.Queue(1)
 
-        async def flush() -> None:
-            done = await self.index_documents(pending, progress=progress)
-            for slot, result in zip(slots, done, strict=True):
-                results[slot] = result
-            pending.clear()
-            slots.clear()
+        async def produce() -> None:
+            pending: list[tuple[int, int]] = []  # (document id, its slot in results)
+            batch = _Batch()
+            wanted = min(32, chunks)  # a small first group gets the encoder going early
+            for name, data in files:
+                try:
+                    stored = await self._store(creator_id, name, data, start=True)
+                except KnowledgeError as exc:
+                    stored = IndexResult(0, name, FAILED, error=str(exc))
+                if isinstance(stored, IndexResult):
+                    results.append(stored)
+                    if progress is not None:
+                        progress(stored)
+                    continue
+                assert isinstance(stored, _Work)
+                results.append(IndexResult(stored.doc_id, name, QUEUED))
+                pending.append((stored.doc_id, len(results) - 1))
+                batch.add(await self._parse_all([stored]))
+                if batch.fresh >= wanted or len(pending) >= group:
+                    await parsed.put((pending, batch))
+                    pending, batch = [], _Batch()
+                    wanted = min(2 * wanted, chunks)
+            if pending:
+                await parsed.put((pending, batch))
+            await parsed.put(None)
 
-        for name, data in files:
-            try:
-                document_id, unchanged = await self.submit(creator_id, name, data)
-            except KnowledgeError as exc:
-                results.append(IndexResult(0, name, FAILED, error=str(exc)))
-                if progress is not None:
-                    progress(results[-1])
-                continue
-            if unchanged:
-                async with self.db.sessions() as session:
-                    doc = await session.get(Document, document_id)
-                    assert doc is not None
-                    results.append(IndexResult(document_id, name, "unchanged", doc.chunk_count))
-                if progress is not None:
-                    progress(results[-1])
-                continue
-            results.append(IndexResult(document_id, name, QUEUED))
-            pending.append(document_id)
-            slots.append(len(results) - 1)
-            if len(pending) >= group:
-                await flush()
-        if pending:
-            await flush()
+        async def embed() -> None:
+            while (item := await parsed.get()) is not None:
+                await embedded.put((*item, await self._embed(item[1])))
+            await embedded.put(None)
+
+        async def write() -> None:
+            while (item := await embedded.get()) is not None:
+                batch, done, vectors = item
+                await self._write_all(done, vectors, progress)
+                for document_id, slot in batch:
+                    results[slot] = done.results[document_id]
+
+        async with asyncio.TaskGroup() as stages:
+            stages.create_task(produce())
+            stages.create_task(embed())
+            stages.create_task(write())
         return results
 
     async def index_document(self, document_id: int) -> IndexResult:
@@ -233,43 +279,56 @@ class Indexer:
         one call (the encoder sorts them by length into full batches, which is where its speed
         comes from), then write each document in its own transaction. One document's failure
         never touches the others'."""
-        results: dict[int, IndexResult] = {}
-        work: list[_Work] = []
+        done = await self._prepare(document_ids)
+        await self._write_all(done, await self._embed(done), progress)
+        return [done.results[i] for i in document_ids]
+
+    async def _prepare(self, document_ids: Sequence[int]) -> _Batch:
+        done = _Batch()
+        started: list[_Work] = []
         for document_id in document_ids:
-            started = await self._begin(document_id)
-            if isinstance(started, IndexResult):
-                results[document_id] = started
-                continue
+            begun = await self._begin(document_id)
+            if isinstance(begun, IndexResult):
+                done.results[document_id] = begun
+            else:
+                started.append(begun)
+        done.add(await self._parse_all(started))
+        return done
+
+    async def _parse_all(self, started: list[_Work]) -> _Batch:
+        done = _Batch()
+        for w in started:
             try:
-                title, drafts = await asyncio.to_thread(self._parse, started.data, started.name)
+                title, drafts = await asyncio.to_thread(self._parse, w.data, w.name)
             except KnowledgeError as exc:
-                results[document_id] = await self._fail(document_id, started.name, str(exc))
+                done.results[w.doc_id] = await self._fail(w.doc_id, w.name, str(exc))
                 continue
             except Exception as exc:
-                await self._crash(started, exc)
+                await self._crash(w, exc)
                 raise
-            work.append(started.planned(title, drafts))
-        texts = [d.embed_text for w in work for d in w.fresh]
+            done.work.append(w.planned(title, drafts))
+        return done
+
+    async def _embed(self, done: _Batch) -> Vectors:
+        texts = [d.embed_text for w in done.work for d in w.fresh]
         try:
-            vectors = await asyncio.to_thread(self.embedder.embed, texts)
+            return await asyncio.to_thread(self.embedder.embed, texts)
         except Exception as exc:
-            for w in work:
+            for w in done.work:
                 await self._crash(w, exc)
             raise
-        offset = 0
-        for w in work:
-            count = len(w.fresh)
-            try:
-                results[w.doc_id] = await self._write(w, vectors[offset : offset + count])
-            except KnowledgeError as exc:
-                results[w.doc_id] = await self._fail(w.doc_id, w.name, str(exc))
-            except Exception as exc:
+
+    async def _write_all(self, done: _Batch, vectors: Vectors, progress: Progress | None) -> None:
+        try:
+            written = await self._write(done.work, vectors)
+        except Exception as exc:
+            for w in done.work:
                 await self._crash(w, exc)
-                raise
-            offset += count
-            if progress is not None:
-                progress(results[w.doc_id])
-        return [results[i] for i in document_ids]
+            raise
+        done.results.update(written)
+        if progress is not None:
+            for result in done.results.values():
+                progress(result)
 
     async def _begin(self, document_id: int) -> _Work | IndexResult:
         async with self.db.transaction() as session:
@@ -298,60 +357,84 @@ class Indexer:
         )
         return {row[0]: row[1] for row in rows}
 
-    async def _write(self, w: _Work, vectors: Vectors) -> IndexResult:
-        doc_id, creator_id, name = w.doc_id, w.creator_id, w.name
+    async def _write(self, work: list[_Work], vectors: Vectors) -> dict[int, IndexResult]:
+        """Write a group of parsed and embedded documents in one transaction: their chunk rows,
+        their vectors (before the commit: a crash in between leaves only orphan vectors, which
+        retrieval ignores and `reconcile` removes), one revision bump per creator."""
+        results: dict[int, IndexResult] = {}
+        added: list[tuple[_Work, list[Chunk], Vectors]] = []
+        offset = 0
+        if not work:
+            return results
         async with self.db.transaction() as session:
-            doc = await session.scalar(
-                select(Document).where(Document.id == doc_id).with_for_update()
-            )
-            if doc is None:
-                raise DocumentNotFoundError(f"document {doc_id} was deleted while indexing")
-            if await self._chunk_hashes(session, doc_id) != w.existing:
-                # Another run indexed this document meanwhile; its result stands.
-                return IndexResult(doc_id, name, "unchanged", doc.chunk_count, 0)
-            if w.removed:
-                await session.execute(delete(Chunk).where(Chunk.id.in_(w.removed)))
-            for chunk_id, draft in w.kept.items():
-                await session.execute(
-                    update(Chunk)
-                    .where(Chunk.id == chunk_id)
-                    .values(position=draft.position, text=draft.text, page=draft.page)
+            for w in work:
+                mine = vectors[offset : offset + len(w.fresh)]
+                offset += len(w.fresh)
+                doc = await session.scalar(
+                    select(Document).where(Document.id == w.doc_id).with_for_update()
                 )
-            rows = [
-                Chunk(
-                    document_id=doc_id,
-                    creator_id=creator_id,
-                    position=d.position,
-                    text=d.text,
-                    heading=d.heading,
-                    page=d.page,
-                    content_hash=d.content_hash,
+                if doc is None:
+                    error = "the document was deleted while it was being indexed"
+                    results[w.doc_id] = IndexResult(w.doc_id, w.name, FAILED, error=error)
+                    continue
+                if await self._chunk_hashes(session, w.doc_id) != w.existing:
+                    # Another run indexed this document meanwhile; its result stands.
+                    results[w.doc_id] = IndexResult(
+                        w.doc_id, w.name, "unchanged", doc.chunk_count, 0
+                    )
+                    continue
+                if w.removed:
+                    await session.execute(delete(Chunk).where(Chunk.id.in_(w.removed)))
+                for chunk_id, draft in w.kept.items():
+                    await session.execute(
+                        update(Chunk)
+                        .where(Chunk.id == chunk_id)
+                        .values(position=draft.position, text=draft.text, page=draft.page)
+                    )
+                rows = [
+                    Chunk(
+                        document_id=w.doc_id,
+                        creator_id=w.creator_id,
+                        position=d.position,
+                        text=d.text,
+                        heading=d.heading,
+                        page=d.page,
+                        content_hash=d.content_hash,
+                    )
+                    for d in w.fresh
+                ]
+                session.add_all(rows)
+                doc.title = w.title
+                doc.status = READY
+                doc.error = None
+                doc.indexed_hash = w.digest
+                doc.chunk_count = len(w.drafts)
+                doc.embedded_count = len(w.fresh)
+                doc.indexed_at = doc.updated_at = now()
+                added.append((w, rows, mine))
+                results[w.doc_id] = IndexResult(
+                    w.doc_id, w.name, READY, len(w.drafts), len(w.fresh)
                 )
-                for d in w.fresh
-            ]
-            session.add_all(rows)
             await session.flush()
-            doc.title = w.title
-            doc.status = READY
-            doc.error = None
-            doc.indexed_hash = w.digest
-            doc.chunk_count = len(w.drafts)
-            doc.embedded_count = len(w.fresh)
-            doc.indexed_at = doc.updated_at = now()
-            await bump_revision(session, creator_id)
-            new_ids = [r.id for r in rows]
-            await asyncio.to_thread(
-                self._write_vectors, creator_id, doc_id, new_ids, vectors, w.removed
-            )
-        return IndexResult(doc_id, name, READY, len(w.drafts), len(w.fresh))
+            for creator_id in sorted({w.creator_id for w, _, _ in added}):
+                await bump_revision(session, creator_id)
+            await asyncio.to_thread(self._write_vectors, added)
+        return results
 
-    def _write_vectors(
-        self, creator_id: int, doc_id: int, new_ids: list[int], vectors: object, removed: list[int]
-    ) -> None:
-        if removed:  # first: an id may come back for a new chunk (chunk ids are vector ids)
-            self.store.delete(creator_id, removed)
-        if new_ids:
-            self.store.upsert(creator_id, new_ids, vectors, [doc_id] * len(new_ids))  # type: ignore[arg-type]
+    def _write_vectors(self, added: list[tuple[_Work, list[Chunk], Vectors]]) -> None:
+        import numpy as np
+
+        by_creator: dict[int, list[tuple[_Work, list[Chunk], Vectors]]] = {}
+        for item in added:
+            by_creator.setdefault(item[0].creator_id, []).append(item)
+        for creator_id, items in by_creator.items():
+            removed = [i for w, _, _ in items for i in w.removed]
+            if removed:  # first: an id may come back for a new chunk (chunk ids are vector ids)
+                self.store.delete(creator_id, removed)
+            ids = [r.id for _, rows, _ in items for r in rows]
+            if ids:
+                owners = [w.doc_id for w, rows, _ in items for _ in rows]
+                self.store.upsert(creator_id, ids, np.concatenate([v for *_, v in items]), owners)
 
     async def _fail(self, document_id: int, name: str, error: str) -> IndexResult:
         async with self.db.transaction() as session:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -13,6 +13,8 @@ import click
 from config.cli.base import AppContext, fail, pass_app
 
 if TYPE_CHECKING:
+    from click._termui_impl import ProgressBar
+
     from engine.db import Database
     from knowledge.service import KnowledgeService
 
@@ -88,22 +90,30 @@ def ingest(app: AppContext, slug: str, paths: tuple[str, ...]) -> None:
         raise fail("no documents found (looked for " + ", ".join(sorted(DOCUMENT_SUFFIXES)) + ")")
 
     async def work(knowledge: KnowledgeService, creator_id: int) -> list[tuple[str, Any]]:
-        from knowledge.errors import KnowledgeError
+        unreadable: list[tuple[str, Any]] = []
 
-        results: list[tuple[str, Any]] = []
+        def show(name: str | None) -> str | None:
+            return name[-40:] if name else None
+
+        bar: ProgressBar[str | None]
         with click.progressbar(
-            files,
-            label="Indexing",
-            file=sys.stderr,
-            item_show_func=lambda item: item[1][-40:] if item else None,
+            length=len(files), label="Indexing", file=sys.stderr, item_show_func=show
         ) as bar:
-            for file, name in bar:
-                try:
-                    data = file.read_bytes()
-                    results.append((name, await knowledge.ingest(creator_id, name, data)))
-                except (KnowledgeError, OSError) as exc:
-                    results.append((name, str(exc)))
-        return results
+
+            def read() -> Iterator[tuple[str, bytes]]:
+                for file, name in files:
+                    try:
+                        data = file.read_bytes()
+                    except OSError as exc:
+                        unreadable.append((name, str(exc)))
+                        bar.update(1, name)
+                        continue
+                    yield name, data
+
+            results = await knowledge.ingest_many(
+                creator_id, read(), progress=lambda r: bar.update(1, r.source_name)
+            )
+        return [(r.source_name, r) for r in results] + unreadable
 
     results = run_knowledge(app, slug, work)
     counts = {"ready": 0, "unchanged": 0, "failed": 0}

@@ -24,9 +24,11 @@ class CountingEmbedder:
         self.inner = inner
         self.name = inner.name
         self.embedded = 0
+        self.calls = 0
 
     def embed(self, texts: Sequence[str]) -> Vectors:
         self.embedded += len(texts)
+        self.calls += 1 if texts else 0
         return self.inner.embed(texts)
 
     def embed_query(self, text: str) -> Vectors:

@@ -162,3 +162,42 @@ async def test_reindex_keeps_unchanged_vectors(
     results = await kb.reindex(creator.id)
     assert [(r.status, r.chunks, r.embedded) for r in results] == [("ready", 3, 0)]
     assert embedder.embedded == 0
+
+
+async def test_ingest_many_embeds_across_documents_and_isolates_failures(
+    kb: KnowledgeService, creator: Creator, embedder: CountingEmbedder, db: Database
+) -> None:
+    notes = [
+        (f"note-{i:02d}.md", f"# Note {i}\n\nWalk {i} minutes after dinner.".encode())
+        for i in range(40)
+    ]
+    files = [
+        *notes[:20],
+        ("photo.md", b"\x89PNG\r\n\x1a\n" + b"\0" * 64),  # refused from its bytes: no row
+        ("broken.pdf", b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog"),  # stored, then fails to parse
+        *notes[20:],
+    ]
+    seen: list[str] = []
+    results = await kb.ingest_many(creator.id, files, progress=lambda r: seen.append(r.source_name))
+    assert [r.source_name for r in results] == [name for name, _ in files]
+    assert sorted(seen) == sorted(name for name, _ in files)
+    by_name = {r.source_name: r for r in results}
+    assert by_name["photo.md"].status == "failed"
+    assert by_name["photo.md"].document_id == 0
+    assert by_name["broken.pdf"].status == "failed"
+    assert by_name["broken.pdf"].error
+    assert all(by_name[name].status == "ready" for name, _ in notes)
+    assert embedder.embedded == 40
+    assert embedder.calls < 10  # many documents per encoder call, not one call each
+    assert kb.store.count(creator.id) == 40 == await chunk_count(db, creator.id)
+    statuses = {d.source_name: d.status for d in await kb.documents(creator.id)}
+    assert statuses["broken.pdf"] == "failed"
+    assert "photo.md" not in statuses
+
+    embedder.embedded = 0
+    again = await kb.ingest_many(creator.id, notes)
+    assert {r.status for r in again} == {"unchanged"}
+    assert embedder.embedded == 0
+    report = await kb.reconcile(creator.id, repair=False)
+    assert report.equal
+    assert report.sql_chunks == 40
