@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from engine import channel_state
 from engine.delivery import (
+    Ambiguous,
     DeliveryError,
     Recipient,
     RecipientBlocked,
@@ -62,9 +63,16 @@ class ReplyDelivery:
         db = self.engine.db
         await channel_state.clear_unreachable(db, recipient.binding_id, recipient.external_user_id)
         sender = await self.senders.for_binding(recipient.binding_id)
-        for message in reply.messages:
+        for position, message in enumerate(reply.messages):
             try:
                 result = await self._send(sender, recipient, message)
+            except (RetryLater, Ambiguous) as exc:
+                # Not now (or maybe already): the outbox retries this and what follows, in order,
+                # with backoff; an ambiguous send is marked so a duplicate is accounted for.
+                rest = [m.message_id for m in reply.messages[position:] if m.message_id]
+                log.info("reply handed to the outbox", extra={"reason": type(exc).__name__})
+                await self.engine.defer_replies(rest, ambiguous=isinstance(exc, Ambiguous))
+                return
             except RecipientBlocked as exc:
                 await channel_state.mark_unreachable(
                     db, recipient.binding_id, recipient.external_user_id, self.engine.clock.now()

@@ -16,7 +16,7 @@ from datetime import datetime
 
 from sqlalchemy import func, select, update
 
-from engine import claims, metrics
+from engine import claims, metrics, outbox
 from engine.answering import (
     Answerer,
     AttachmentOnlyRoute,
@@ -30,7 +30,15 @@ from engine.contacts import lock_contact, open_conversation, resolve_identity, t
 from engine.db import Database
 from engine.guardrails import CrisisRoute, HandoffRoute, OptInRoute, OptOutRoute
 from engine.linking import link_commands
-from engine.models import ChannelBinding, ChannelIdentity, Creator, InboundReceipt, Message
+from engine.models import (
+    ChannelBinding,
+    ChannelIdentity,
+    Contact,
+    Creator,
+    InboundReceipt,
+    Message,
+    Outbox,
+)
 from engine.program_route import ProgramRoute, program_commands
 from engine.routing import Route, Router, Turn
 from engine.types import InboundMessage, OutboundMessage, Reply
@@ -256,6 +264,28 @@ class Engine:
                 .order_by(Message.id)
             )
             return [OutboundMessage.from_stored(m.text, m.payload, m.id) for m in rows]
+
+    async def defer_replies(self, message_ids: list[int], *, ambiguous: bool = False) -> list[int]:
+        """Hand reply messages that could not go out now (rate limited, or timed out after the
+        request left) to the outbox, which retries them with backoff in order. The first is
+        marked ambiguous when it may already have arrived."""
+        if not message_ids:
+            return []
+        now = self.clock.now()
+        async with self.db.transaction() as session:
+            first = await session.get(Message, message_ids[0])
+            contact = await session.get(Contact, first.contact_id) if first else None
+            if contact is None:
+                return []
+            ids = await outbox.enqueue_stored(session, contact, message_ids, now, kind="reply")
+            if ambiguous and ids:
+                await session.execute(
+                    update(Outbox)
+                    .where(Outbox.id == ids[0])
+                    .values(ambiguous=True)
+                    .execution_options(synchronize_session=False)
+                )
+        return ids
 
     async def mark_failed(self, message_id: int, error: str) -> None:
         async with self.db.transaction() as session:

@@ -14,6 +14,8 @@ from sqlalchemy import func, select
 from bots.render import telegram_html
 from bots.telegram.keyboard import callback_data, digest
 from config.settings import Settings
+from config.web import ENGINE
+from config.wiring import build_senders
 from engine.channel_bindings import BindingInfo
 from engine.db import Database
 from engine.models import ChannelIdentity, InboundReceipt, Message
@@ -265,3 +267,32 @@ async def test_polling_goes_through_the_same_path(
     assert "Coach Maya" in visible_text(fake_telegram.sent_texts()[0])
     await client.close()
     await senders.close()
+
+
+async def test_a_rate_limited_reply_is_handed_to_the_outbox_and_delivered(
+    client: AppClient,
+    fake_telegram: FakeTelegram,
+    tg_binding: BindingInfo,
+    db: Database,
+    settings: Settings,
+) -> None:
+    """A reply Telegram refuses for a minute does not hold the webhook's task or get lost: the
+    outbox takes it (in order, kind reply) and delivers it once the limit has passed."""
+    from engine.models import Outbox
+    from engine.ratelimit import LocalRateLimiter
+    from engine.runtime import Runtime
+
+    fake_telegram.fail_next("sendMessage", 429, "Too Many Requests: retry after 60", retry_after=60)
+    await post(client, tg_binding, tg_text_update(5001, "/help"))
+    await settle(client)
+    async with db.sessions() as session:
+        (row,) = (await session.scalars(select(Outbox))).all()
+    assert (row.kind, row.state) == ("reply", "pending")
+    engine = client.app[ENGINE]
+    runtime = Runtime(engine, build_senders(settings, db), LocalRateLimiter())
+    try:
+        outcome = await runtime.deliverer.deliver([row.id])
+    finally:
+        await runtime.close()
+    assert outcome.outcomes == {"sent:-": 1}
+    assert fake_telegram.sent_texts("4242")[-1].startswith("Here's what I can do")
