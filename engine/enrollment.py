@@ -69,7 +69,7 @@ async def load(session: AsyncSession, enrollment: pm.Enrollment) -> Loaded:
             first_name=contact.first_name, name=contact.display_name, locale=contact.locale
         ),
     )
-    facts = await store.load_facts(session, contact.id)
+    facts = await store.load_facts(session, contact.id) if program.uses_facts else Facts()
     return Loaded(
         enrollment, program, runner, store.state_of(enrollment), facts, tz, contact, program.slug
     )

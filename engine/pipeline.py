@@ -15,6 +15,7 @@ from dataclasses import replace
 from datetime import datetime
 
 from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from engine import claims, metrics, outbox
 from engine.answering import (
@@ -26,7 +27,13 @@ from engine.answering import (
 )
 from engine.clock import Clock, SystemClock
 from engine.commands import Command, CommandRoute
-from engine.contacts import lock_contact, open_conversation, resolve_identity, touch_binding
+from engine.contacts import (
+    BINDING_TOUCH_INTERVAL,
+    lock_contact,
+    open_conversation,
+    resolve_identity,
+    touch_binding,
+)
 from engine.db import Database
 from engine.guardrails import CrisisRoute, HandoffRoute, OptInRoute, OptOutRoute
 from engine.linking import link_commands
@@ -45,6 +52,7 @@ from engine.types import InboundMessage, OutboundMessage, Reply
 
 log = logging.getLogger(__name__)
 
+BINDING_CHECK_SECONDS = 5.0
 APOLOGY = "Sorry, something went wrong on my side and I couldn't answer that. Please try again."
 
 
@@ -67,6 +75,8 @@ class Engine:
     ) -> None:
         self.db = db
         self.clock: Clock = clock or SystemClock()
+        self._bindings_seen: dict[int, tuple[float, bool]] = {}
+        self._bindings_touched: dict[int, datetime] = {}
         answerer = answerer or NoKnowledgeAnswerer()
         self.commands = CommandRoute([*program_commands(), *link_commands(), *commands])
         # Guardrails first, then commands, then what other packages add (program answers), then
@@ -97,8 +107,7 @@ class Engine:
     async def claim(self, inbound: InboundMessage) -> int | None:
         """Durably store the inbound; None if this provider message was claimed before."""
         async with self.db.transaction() as session:
-            binding = await session.get(ChannelBinding, inbound.binding_id)
-            if binding is None or not binding.enabled:
+            if not await self._binding_enabled(session, inbound.binding_id):
                 raise UnknownBindingError(f"no enabled channel binding {inbound.binding_id}")
             receipt_id = await claims.claim(session, inbound, self.clock.now())
         if receipt_id is None:
@@ -111,6 +120,17 @@ class Engine:
                 },
             )
         return receipt_id
+
+    async def _binding_enabled(self, session: AsyncSession, binding_id: int) -> bool:
+        """Whether the binding exists and is on, remembered for a few seconds: every inbound of
+        a busy bot asks, and adapters have already looked their binding up."""
+        cached = self._bindings_seen.get(binding_id)
+        if cached is not None and time.monotonic() - cached[0] < BINDING_CHECK_SECONDS:
+            return cached[1]
+        binding = await session.get(ChannelBinding, binding_id)
+        enabled = binding is not None and binding.enabled
+        self._bindings_seen[binding_id] = (time.monotonic(), enabled)
+        return enabled
 
     async def process(self, receipt_id: int) -> Reply:
         """Run the turn for a claimed inbound. Safe to call again for the same receipt: only the
@@ -190,12 +210,15 @@ class Engine:
 
             stored = await self._store_reply(turn, reply, route.name)
             turn.conversation.last_message_at = now
-            await touch_binding(session, binding.id, now)
+            touched = self._bindings_touched.get(binding.id)
+            if touched is None or now - touched >= BINDING_TOUCH_INTERVAL:
+                await touch_binding(session, binding.id, now)
+                self._bindings_touched[binding.id] = now
             await claims.finish(session, receipt.id, now)
         return stored, inbound.channel.value
 
     async def _store_reply(self, turn: Turn, reply: Reply, route: str) -> Reply:
-        stored: list[OutboundMessage] = []
+        rows: list[tuple[OutboundMessage, Message]] = []
         for outbound in reply.messages:
             row = Message(
                 conversation_id=turn.conversation.id,
@@ -211,8 +234,9 @@ class Engine:
                 created_at=turn.now,
             )
             turn.session.add(row)
-            await turn.session.flush()
-            stored.append(replace(outbound, message_id=row.id))
+            rows.append((outbound, row))
+        await turn.session.flush()  # one round trip assigns every id
+        stored = [replace(outbound, message_id=row.id) for outbound, row in rows]
         return replace(reply, messages=tuple(stored))
 
     async def mark_sent(

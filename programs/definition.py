@@ -188,6 +188,9 @@ class Program:
     variables: dict[str, VariableSpec] = field(default_factory=dict)
     keywords: dict[str, str] = field(default_factory=dict)  # normalized word → step id
     whatsapp_reask: bool = False  # re-ask a pending question before WhatsApp's window closes
+    # Whether any template or condition reads the coachee's facts (metrics, streaks, habits,
+    # goals, badges) or a badge step checks them: if not, a turn need not load them.
+    uses_facts: bool = True
 
     @property
     def first(self) -> str:

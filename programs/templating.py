@@ -59,6 +59,18 @@ def _undeclared(ast: nodes.Template, known: Iterable[str]) -> list[str]:
     return sorted(meta.find_undeclared_variables(ast) - set(known))
 
 
+FACT_NAMES = frozenset({"metrics", "streaks", "habits", "goals", "badges"})
+
+
+def names_used(source: str, *, condition: bool = False) -> set[str]:
+    """The context names a template (or condition) reads; empty if it does not parse."""
+    try:
+        ast = environment().parse("{{ (" + source + ") }}" if condition else source)
+    except TemplateSyntaxError:
+        return set()
+    return set(meta.find_undeclared_variables(ast))
+
+
 def check_template(source: str, known: Iterable[str]) -> list[str]:
     """Problems in a text template: syntax errors and names that are not defined."""
     try:

@@ -10,7 +10,13 @@ from collections.abc import Iterator
 from programs import definition as d
 from programs.located import Loc
 from programs.parse import Parser, Problem, ProgramInvalid, did_you_mean, parse_located
-from programs.templating import CONTEXT_NAMES, check_condition, check_template
+from programs.templating import (
+    CONTEXT_NAMES,
+    FACT_NAMES,
+    check_condition,
+    check_template,
+    names_used,
+)
 
 
 def successors(step: d.Step) -> list[str]:
@@ -122,6 +128,20 @@ def _check_texts(parser: Parser, program: d.Program) -> None:
                 parser.error(loc, message)
 
 
+def _uses_facts(parser: Parser, program: d.Program) -> bool:
+    if any(isinstance(step, d.BadgeStep) for step in program.steps.values()):
+        return True
+    for draft in parser.drafts:
+        used: set[str] = set()
+        for source, _ in draft.templates:
+            used |= names_used(source)
+        for source, _ in draft.conditions:
+            used |= names_used(source, condition=True)
+        if used & FACT_NAMES:
+            return True
+    return False
+
+
 def check_program(text: str) -> tuple[d.Program | None, list[Problem]]:
     """Parse and validate; the program is None whenever there is a problem."""
     program, parser = parse_located(text)
@@ -131,6 +151,7 @@ def check_program(text: str) -> tuple[d.Program | None, list[Problem]]:
         _check_reachable(parser, program)
         _check_loops(parser, program)
         _check_texts(parser, program)
+        program = dataclasses.replace(program, uses_facts=_uses_facts(parser, program))
     problems = sorted(set(parser.problems))
     return (None if problems else program), problems
 

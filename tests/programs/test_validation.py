@@ -267,3 +267,19 @@ def test_nudge_and_timeout_are_checked() -> None:
     messages = [p.message for p in check_program(source)[1]]
     assert any("`nudge` needs `after`" in m for m in messages)
     assert any("`then` points to step 'nowhere'" in m for m in messages)
+
+
+def test_programs_that_never_read_facts_are_marked_so() -> None:
+    plain = load_program(program("- message: 'Hi {{ contact.first_name }}'\n- end: bye"))
+    assert plain.uses_facts is False
+    reads = load_program(program("- message: 'Streak {{ streaks.walk }}'\n- end: bye"))
+    assert reads.uses_facts is True
+    branch = load_program(
+        program(
+            "- kind: branch\n  branches:\n    - if: metrics.mood.last < 5\n      goto: x\n"
+            "- id: x\n  end: bye"
+        )
+    )
+    assert branch.uses_facts is True
+    badge = load_program(program("- kind: badge\n  badge: first\n- end: bye"))
+    assert badge.uses_facts is True
