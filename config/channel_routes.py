@@ -3,6 +3,8 @@
     POST /webhooks/telegram/{public_key}
     POST /webhooks/twilio/{public_key}
     POST /webhooks/twilio/{public_key}/status
+    /widget.js, /widget/demo, /widget/ws/{public_key}, /widget/api/{public_key}/{action}
+    (the web widget: see bots.web.routes)
 
 The adapters are built on the first webhook request, not when the app is created, so that an
 app without channels never touches the secret key (creating one in the data directory) and
@@ -13,6 +15,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
@@ -20,6 +23,9 @@ from config.background import BackgroundTasks
 from config.settings import Settings
 from engine.db import Database
 from engine.pipeline import Engine
+
+if TYPE_CHECKING:
+    from bots.web.service import WidgetService
 
 BACKGROUND = web.AppKey("background", BackgroundTasks)
 
@@ -79,18 +85,37 @@ class ChannelRoutes:
             await self._adapters.close()
 
 
+def _widget_service(
+    settings: Settings, engine: Engine, background: BackgroundTasks
+) -> WidgetService:
+    from bots.web.service import WidgetOptions, build_service
+    from bots.web.turns import Limits
+    from config.wiring import secret_box, secret_key
+
+    limits = Limits(settings.widget_rate_per_minute, settings.widget_rate_burst)
+    options = WidgetOptions(secret_key(settings), settings.redis_url, limits)
+    return build_service(engine, secret_box(settings), background, options)
+
+
 def mount_channels(app: web.Application, settings: Settings, db: Database, engine: Engine) -> None:
+    from bots.web.routes import WidgetRoutes, mount_widget
+
     background = BackgroundTasks()
     app[BACKGROUND] = background
     routes = ChannelRoutes(settings, db, engine, background)
     app.router.add_post("/webhooks/telegram/{public_key}", routes.telegram)
     app.router.add_post("/webhooks/twilio/{public_key}", routes.twilio_inbound)
     app.router.add_post("/webhooks/twilio/{public_key}/status", routes.twilio_status)
+    widget = WidgetRoutes(lambda: _widget_service(settings, engine, background), background)
+    mount_widget(app, widget)
 
     async def drain(app: web.Application) -> None:
-        # Turns still running finish (or are cancelled and left to the recovery sweep) before
-        # the database is disposed in on_cleanup.
+        # Widget sockets close first (browsers reconnect elsewhere), then turns still running
+        # finish (or are cancelled and left to the recovery sweep) before the database is
+        # disposed in on_cleanup.
+        await widget.close_sockets()
         await background.drain(settings.shutdown_timeout)
         await routes.close()
+        await widget.close()
 
     app.on_shutdown.append(drain)

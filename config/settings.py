@@ -166,6 +166,16 @@ class Settings:
         "Multiplier on the per-channel send rate limits (Telegram 30/s per bot and 1/s per chat, "
         "Twilio 10/s per sender); raise it for a sender with a higher Twilio limit.",
     )
+    # --- web widget (issue 7) ---
+    widget_rate_per_minute: float = setting(
+        30.0,
+        "Messages a widget visitor may send per minute (sustained); more are refused with a "
+        "rate_limited error and nothing is stored.",
+    )
+    widget_rate_burst: int = setting(
+        10,
+        "Messages a widget visitor may send in a quick burst before the per-minute rate applies.",
+    )
 
     @property
     def effective_database_url(self) -> str:

@@ -13,7 +13,7 @@ from config.settings import Settings
 if TYPE_CHECKING:
     from alembic.config import Config
 
-    from bots.senders import ChannelSenders
+    from bots.web.sender import WithWebSender
     from engine.answering import Answerer
     from engine.clock import Clock
     from engine.db import Database
@@ -142,9 +142,13 @@ def secret_box(settings: Settings) -> SecretBox:
     return SecretBox(secret_key(settings))
 
 
-def build_senders(settings: Settings, db: Database) -> ChannelSenders:
-    """The SenderFactory: a Telegram or WhatsApp sender for any stored binding."""
+def build_senders(settings: Settings, db: Database) -> WithWebSender:
+    """The SenderFactory: a Telegram, WhatsApp or web widget sender for any stored binding. The
+    web sender publishes to the visitor's sockets: in this process, or through Redis to the
+    `serve` process holding them."""
     from bots.senders import ChannelSenders, ProviderUrls
+    from bots.web.hub import LocalPublisher, Publisher, RedisPublisher
+    from bots.web.sender import WebSender, WithWebSender
 
     urls = ProviderUrls(
         telegram_api=settings.telegram_api_url,
@@ -152,4 +156,8 @@ def build_senders(settings: Settings, db: Database) -> ChannelSenders:
         public=settings.public_url,
         timeout=settings.provider_timeout,
     )
-    return ChannelSenders(db, secret_box(settings), urls)
+    publisher: Publisher = (
+        RedisPublisher(settings.redis_url) if settings.redis_url else LocalPublisher()
+    )
+    channels = ChannelSenders(db, secret_box(settings), urls)
+    return WithWebSender(channels, WebSender(publisher), db)

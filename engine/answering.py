@@ -107,7 +107,8 @@ class KnowledgeAnswerer:
     async def _ask_model(
         self, creator: Creator, question: str, sources: list[Source]
     ) -> Answer | None:
-        from engine.llm import build_chain, prompt_inputs, read_answer
+        from engine.llm import NOT_COVERED, build_chain, prompt_inputs, read_answer
+        from engine.streaming import invoke
         from knowledge.grounded import sources_line
 
         assert self.chat_model is not None
@@ -120,7 +121,8 @@ class KnowledgeAnswerer:
             bot_name=creator.bot_name,
             persona=creator.persona,
         )
-        raw = await self._chain.ainvoke(inputs)  # type: ignore[attr-defined]
+        # Streamed token by token when the channel asked for it (engine.streaming).
+        raw = await invoke(self._chain, inputs, hold=NOT_COVERED)
         reply = read_answer(str(raw), sources)
         if not reply.covered:
             return None

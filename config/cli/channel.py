@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import click
 
 from config.cli.base import AppContext, fail, pass_app
+from config.cli.web import add_web
 
 if TYPE_CHECKING:
     from engine.db import Database
@@ -19,7 +20,7 @@ CREATOR = click.option("--creator", "slug", required=True, help="Slug of the cre
 
 @click.group("channel")
 def channel_group() -> None:
-    """Connect a creator's Telegram bots and WhatsApp (Twilio) senders."""
+    """Connect a creator's Telegram bots, WhatsApp (Twilio) senders and web widgets."""
 
 
 async def _creator(db: Database, slug: str) -> Creator:
@@ -71,12 +72,19 @@ def _hook(public_url: str, binding: object) -> str:
         return public_url.rstrip("/") + telegram_path(key)
     if channel is Channel.WHATSAPP:
         return public_url.rstrip("/") + twilio_path(key)
+    if channel is Channel.WEB:
+        from bots.web.demo import snippet
+
+        return snippet(public_url, key)
     return "-"
 
 
 @channel_group.group("add")
 def add_group() -> None:
     """Connect a channel."""
+
+
+add_group.add_command(add_web)
 
 
 @add_group.command("telegram")

@@ -53,6 +53,7 @@ def demo(app: AppContext) -> None:
     password = app.run_with_db(work)
     documents, chunks = app.run_with_db(load_sample_knowledge(app))
     program, version = app.run_with_db(publish_sample_program)
+    app.run_with_db(add_demo_widget(app))
     if password is None:
         click.echo("demo creator 'demo' already exists; its persona is refreshed.")
     else:
@@ -60,8 +61,24 @@ def demo(app: AppContext) -> None:
         click.echo(f"  hub login (when the hub lands): {DEMO['email']} / {password}")
     click.echo(f"  knowledge base: {documents} sample documents, {chunks} passages")
     click.echo(f"  program: {program} (version {version}); nobody is enrolled")
+    demo_page = app.settings.public_url.rstrip("/") + "/widget/demo"
+    click.echo(f"  web widget: {demo_page} (once `coachbot serve` runs)")
     click.echo("Try it:  coachbot chat --creator demo     (then /programs, /join, /skipwait)")
-    click.echo("    or:  coachbot serve")
+    click.echo(f"    or:  coachbot serve, then open {demo_page}")
+
+
+def add_demo_widget(app: AppContext):  # type: ignore[no-untyped-def]
+    """The demo coach's web widget, allowed on this deployment's own origin (/widget/demo)."""
+
+    async def work(db):  # type: ignore[no-untyped-def]
+        from config.cli.web import ensure_demo_widget
+        from engine.creators import get_creator
+
+        async with db.sessions() as session:
+            creator = await get_creator(session, DEMO_SLUG)
+        return await ensure_demo_widget(app.settings, db, creator)
+
+    return work
 
 
 DEMO_PROGRAM = "sleep-reset.yaml"
