@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
 from typing import Any, Protocol
 
 from engine import channel_state
@@ -60,16 +60,29 @@ class ReplyDelivery:
         reply = await self.engine.process(receipt_id)
         if reply.duplicate or not reply.messages:
             return
-        db = self.engine.db
-        await channel_state.clear_unreachable(db, recipient.binding_id, recipient.external_user_id)
+        # (The turn itself cleared any "unreachable" mark on this identity: they just wrote.)
         sender = await self.senders.for_binding(recipient.binding_id)
-        for position, message in enumerate(reply.messages):
+        sent: list[tuple[int, str | None]] = []
+        try:
+            await self._send_all(reply.messages, sender, recipient, sent)
+        finally:  # one transaction records everything that went out, whatever happened after
+            await self.engine.mark_sent_many(sent)
+
+    async def _send_all(
+        self,
+        messages: Sequence[OutboundMessage],
+        sender: Sender,
+        recipient: Recipient,
+        sent: list[tuple[int, str | None]],
+    ) -> None:
+        db = self.engine.db
+        for position, message in enumerate(messages):
             try:
                 result = await self._send(sender, recipient, message)
             except (RetryLater, Ambiguous) as exc:
                 # Not now (or maybe already): the outbox retries this and what follows, in order,
                 # with backoff; an ambiguous send is marked so a duplicate is accounted for.
-                rest = [m.message_id for m in reply.messages[position:] if m.message_id]
+                rest = [m.message_id for m in messages[position:] if m.message_id]
                 log.info("reply handed to the outbox", extra={"reason": type(exc).__name__})
                 await self.engine.defer_replies(rest, ambiguous=isinstance(exc, Ambiguous))
                 return
@@ -84,7 +97,7 @@ class ReplyDelivery:
                 continue
             if message.message_id is not None and result.provider_message_ids:
                 ids = result.provider_message_ids
-                await self.engine.mark_sent(message.message_id, ids[0])
+                sent.append((message.message_id, ids[0]))
                 if len(ids) > 1:
                     await channel_state.record_parts(
                         db, recipient.binding_id, message.message_id, ids, self.engine.clock.now()

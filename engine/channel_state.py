@@ -73,21 +73,6 @@ async def mark_unreachable(
     log.info("identity marked unreachable", extra={"binding_id": binding_id})
 
 
-async def clear_unreachable(db: Database, binding_id: int, external_user_id: str) -> None:
-    """They wrote to us: whatever blocked delivery is over."""
-    async with db.transaction() as session:
-        await session.execute(
-            update(ChannelIdentity)
-            .execution_options(synchronize_session=False)
-            .where(
-                ChannelIdentity.binding_id == binding_id,
-                ChannelIdentity.external_user_id == external_user_id,
-                ChannelIdentity.unreachable_at.is_not(None),
-            )
-            .values(unreachable_at=None)
-        )
-
-
 async def record_parts(
     db: Database, binding_id: int, message_id: int, provider_ids: Sequence[str], now: datetime
 ) -> None:

@@ -121,7 +121,10 @@ def create_engine(url: str | URL, *, echo: bool = False, pool_size: int = 10) ->
         echo=echo,
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,
+        # No pre-ping: it costs a round trip on every checkout, and a turn checks out several
+        # times. A connection the server dropped fails its statement, is discarded, and the next
+        # checkout gets a fresh one; recycling keeps idle connections from going stale.
+        pool_recycle=1800,
         pool_timeout=10,
         connect_args={"timeout": 10, "command_timeout": 30},
     )

@@ -191,6 +191,7 @@ class Engine:
             if inbound.locale and not contact.locale:
                 contact.locale = inbound.locale
             identity.last_inbound_at = now
+            identity.unreachable_at = None  # they wrote: whatever blocked delivery is over
             turn = Turn(
                 session=session,
                 inbound=inbound,
@@ -310,6 +311,27 @@ class Engine:
                     .execution_options(synchronize_session=False)
                 )
         return ids
+
+    async def mark_sent_many(
+        self, sent: Sequence[tuple[int, str | None]], at: datetime | None = None
+    ) -> None:
+        """Record several delivered messages (a reply's parts) in one transaction."""
+        if not sent:
+            return
+        when = at or self.clock.now()
+        async with self.db.transaction() as session:
+            await session.execute(
+                update(Message),
+                [
+                    {
+                        "id": message_id,
+                        "status": "sent",
+                        "provider_message_id": provider_id,
+                        "sent_at": when,
+                    }
+                    for message_id, provider_id in sent
+                ],
+            )
 
     async def mark_failed(self, message_id: int, error: str) -> None:
         async with self.db.transaction() as session:
