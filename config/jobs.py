@@ -38,6 +38,23 @@ def recover_inbound(ids: list[int]) -> dict[str, int]:
     return _run("recover_inbound", ids)
 
 
+def index_documents(ids: list[int]) -> dict[str, int]:
+    """Index stored knowledge-base documents. A worker writes only to the Chroma server: the
+    local index directory of embedded mode belongs to the one `serve` process that owns it."""
+    from config.settings import load_settings
+    from knowledge import jobs
+
+    if not load_settings().chroma_url:
+        raise RuntimeError(
+            "index_documents on an RQ worker needs COACHBOT_CHROMA_URL (a Chroma server); "
+            "the documents stay queued: `coachbot kb retry` indexes them inline"
+        )
+    try:
+        return _run("index_documents", ids)
+    finally:
+        jobs.shutdown()  # the job's process ends here: release the index and the encoder
+
+
 def _run(job: JobName, ids: list[int]) -> dict[str, int]:
     from config.runtime import build_runtime
     from config.settings import load_settings

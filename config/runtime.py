@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from config.settings import Settings
 
 if TYPE_CHECKING:
+    from engine.db import Database
     from engine.delivery import Sender, SenderFactory
     from engine.jobs import InProcessQueue, JobQueue
     from engine.pipeline import Engine
@@ -53,6 +54,7 @@ def build_runtime(
 ) -> Runtime:
     from engine.runtime import Runtime
 
+    install_knowledge(settings, engine.db)
     return Runtime(
         engine,
         build_senders(settings, engine),
@@ -61,6 +63,19 @@ def build_runtime(
         rate_scale=settings.send_rate_scale,
         ambiguous_retry_after=timedelta(seconds=settings.ambiguous_retry_after),
     )
+
+
+def install_knowledge(settings: Settings, db: Database) -> None:
+    """How the `index_documents` job opens this process's knowledge base if nothing has yet:
+    the same way the answerer does, so the process holds one (a local index has one owner)."""
+    import config.wiring as wiring
+    from knowledge import jobs
+
+    opener = getattr(wiring, "process_knowledge", None)
+    if opener is not None:
+        jobs.install_factory(lambda: opener(settings, db))
+    else:
+        jobs.install_factory(lambda: wiring.build_knowledge(settings, db))
 
 
 def build_scheduler(settings: Settings, engine: Engine, queue: JobQueue) -> Scheduler:

@@ -14,8 +14,8 @@ from typing import Literal, Protocol
 
 log = logging.getLogger(__name__)
 
-JobName = Literal["run_due", "deliver", "recover_inbound"]
-JOB_NAMES: tuple[JobName, ...] = ("run_due", "deliver", "recover_inbound")
+JobName = Literal["run_due", "deliver", "recover_inbound", "index_documents"]
+JOB_NAMES: tuple[JobName, ...] = ("run_due", "deliver", "recover_inbound", "index_documents")
 
 
 class JobQueue(Protocol):

@@ -62,6 +62,10 @@ class Runtime:
             return await self.run_due(ids)
         if job == "deliver":
             return (await self.deliverer.deliver(ids)).outcomes
+        if job == "index_documents":
+            from knowledge import jobs as knowledge_jobs
+
+            return await knowledge_jobs.index_documents(ids)
         return await self.recover_inbound(ids)
 
     async def run_due(self, ids: Sequence[int]) -> Counter[str]:

@@ -91,6 +91,15 @@ class SentenceEmbedder:
         row: Vectors = self.embed([text])[0]
         return row
 
+    def prepare_query_thread(self, threads: int = 1) -> None:
+        """Run in a thread that embeds queries: torch's intra-op thread count is per calling
+        thread, and a one-line query gains little from a second thread but waits for it when
+        the other core is busy (p99 of 400+ ms instead of 14–25 ms with one thread on a loaded
+        2-core machine; see docs/benchmarks.md). Bulk embedding keeps all cores."""
+        import torch
+
+        torch.set_num_threads(max(1, threads))
+
     @property
     def dimensions(self) -> int:
         return int(self.model.get_embedding_dimension())

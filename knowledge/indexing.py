@@ -142,7 +142,9 @@ class Indexer:
         *,
         chunking: ChunkingConfig | None = None,
         limits: Limits | None = None,
+        on_change: Callable[[int], None] | None = None,
     ) -> None:
+        self.on_change = on_change  # called with a creator id after its chunks changed
         self.db = db
         self.store = store
         self.embedder = embedder
@@ -419,7 +421,13 @@ class Indexer:
             for creator_id in sorted({w.creator_id for w, _, _ in added}):
                 await bump_revision(session, creator_id)
             await asyncio.to_thread(self._write_vectors, added)
+        self._changed({w.creator_id for w, _, _ in added})
         return results
+
+    def _changed(self, creator_ids: Iterable[int]) -> None:
+        if self.on_change is not None:
+            for creator_id in creator_ids:
+                self.on_change(creator_id)
 
     def _write_vectors(self, added: list[tuple[_Work, list[Chunk], Vectors]]) -> None:
         import numpy as np
@@ -456,6 +464,7 @@ class Indexer:
             await bump_revision(session, creator_id)
             await asyncio.to_thread(self.store.delete, creator_id, ids)
             await asyncio.to_thread(self.store.delete_document, creator_id, doc.id)
+        self._changed([creator_id])
         return doc
 
     async def requeue(self, creator_id: int, *, failed_only: bool) -> list[int]:

@@ -10,7 +10,9 @@ the event loop.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
@@ -86,6 +88,8 @@ class Retriever:
         *,
         candidates: int = 30,
         dense_weight: float = DENSE_WEIGHT,
+        query_workers: int = 2,
+        revision_ttl: float = 1.0,
     ) -> None:
         self.db = db
         self.store = store
@@ -93,6 +97,34 @@ class Retriever:
         self.candidates = candidates
         self.dense_weight = dense_weight
         self.lexical = LexicalCache()
+        # Queries run on threads of their own, each with one torch thread (see
+        # SentenceEmbedder.prepare_query_thread), so a query never waits on ingestion's pool.
+        self._query_workers = query_workers
+        self._executor: ThreadPoolExecutor | None = None
+        # The knowledge base's revision, as last read from SQL, and when: a search re-reads it
+        # only after `revision_ttl` seconds, unless this process changed the knowledge base
+        # (`invalidate`). Another process's change is seen within the TTL; hits are resolved
+        # through SQL on every search, so a deleted chunk is never shown in the meantime.
+        self.revision_ttl = revision_ttl
+        self._revisions: dict[int, tuple[float, int]] = {}
+
+    def invalidate(self, creator_id: int) -> None:
+        self._revisions.pop(creator_id, None)
+
+    def _pool(self) -> ThreadPoolExecutor:
+        if self._executor is None:
+            prepare = getattr(self.embedder, "prepare_query_thread", None)
+            self._executor = ThreadPoolExecutor(
+                self._query_workers,
+                thread_name_prefix="coachbot-query",
+                initializer=prepare,
+            )
+        return self._executor
+
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = None
 
     @asynccontextmanager
     async def _session(self, session: AsyncSession | None) -> AsyncIterator[AsyncSession]:
@@ -113,7 +145,10 @@ class Retriever:
         lexical = await self.lexical_index(creator_id, session=session)
         if lexical is None or not lexical.ids:
             return SearchResult(query)
-        dense, sparse = await asyncio.to_thread(self._candidates, creator_id, query, lexical)
+        loop = asyncio.get_running_loop()
+        dense, sparse = await loop.run_in_executor(
+            self._pool(), self._candidates, creator_id, query, lexical
+        )
         fused = fuse(dense, sparse, self.dense_weight)
         similarity = dict(dense)
         wanted = [chunk_id for chunk_id, _ in fused[: k * 2]]
@@ -153,12 +188,19 @@ class Retriever:
     async def lexical_index(
         self, creator_id: int, *, session: AsyncSession | None = None
     ) -> LexicalIndex | None:
+        known = self._revisions.get(creator_id)
+        if known is not None and time.monotonic() - known[0] < self.revision_ttl:
+            cached = self.lexical.get(creator_id, known[1])
+            if cached is not None:
+                return cached
         async with self._session(session) as s:
+            checked = time.monotonic()
             revision = await s.scalar(
                 select(KnowledgeBase.revision).where(KnowledgeBase.creator_id == creator_id)
             )
             if revision is None:
                 return None
+            self._revisions[creator_id] = (checked, revision)
             cached = self.lexical.get(creator_id, revision)
             if cached is not None:
                 return cached

@@ -14,8 +14,15 @@ from engine.db import Database
 from knowledge.chunking import ChunkingConfig
 from knowledge.embeddings import Embedder
 from knowledge.extract import Limits
-from knowledge.indexing import Indexer, IndexResult, Progress, bump_revision, knowledge_base
-from knowledge.models import Chunk, Document, KnowledgeBase
+from knowledge.indexing import (
+    Indexer,
+    IndexResult,
+    Progress,
+    bump_revision,
+    find_document,
+    knowledge_base,
+)
+from knowledge.models import QUEUED, READY, Chunk, Document, KnowledgeBase
 from knowledge.reconcile import ReconcileReport, reconcile
 from knowledge.retrieval import Retriever, SearchResult
 from knowledge.store import VectorStore
@@ -54,10 +61,15 @@ class KnowledgeService:
         self.store = store
         self.embedder = embedder
         self.config = config or KnowledgeConfig()
-        self.indexer = Indexer(
-            db, store, embedder, chunking=self.config.chunking, limits=self.config.limits
-        )
         self.retriever = Retriever(db, store, embedder, candidates=self.config.candidates)
+        self.indexer = Indexer(
+            db,
+            store,
+            embedder,
+            chunking=self.config.chunking,
+            limits=self.config.limits,
+            on_change=self.retriever.invalidate,
+        )
 
     async def ingest(self, creator_id: int, source_name: str, data: bytes) -> IndexResult:
         return await self.indexer.ingest(creator_id, source_name, data)
@@ -83,6 +95,16 @@ class KnowledgeService:
     ) -> list[IndexResult]:
         return await self.indexer.index_documents(document_ids, progress=progress)
 
+    async def retry(self, creator_id: int, ref: str) -> IndexResult:
+        """Index one document again now (by id or name): a failed one after its cause was fixed
+        (a setting, a limit), or one left queued or indexing by a crash."""
+        async with self.db.transaction() as session:
+            doc = await find_document(session, creator_id, ref)
+            if doc.status != READY:
+                doc.status = QUEUED
+            document_id = doc.id
+        return await self.indexer.index_document(document_id)
+
     async def delete(self, creator_id: int, ref: str) -> str:
         return (await self.indexer.delete(creator_id, ref)).source_name
 
@@ -107,6 +129,7 @@ class KnowledgeService:
             await session.execute(delete(Chunk).where(Chunk.creator_id == creator_id))
             await bump_revision(session, creator_id)
             self.store.drop(creator_id)
+        self.retriever.invalidate(creator_id)
 
     async def reconcile(self, creator_id: int, *, repair: bool = True) -> ReconcileReport:
         return await reconcile(self.db, self.store, self.embedder, creator_id, repair=repair)
@@ -153,4 +176,5 @@ class KnowledgeService:
             )
 
     def close(self) -> None:
+        self.retriever.close()
         self.store.close()

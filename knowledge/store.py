@@ -48,7 +48,7 @@ class VectorStore:
         return cls(client, owner)
 
     @classmethod
-    def remote(cls, url: str) -> VectorStore:
+    def remote(cls, url: str, timeout: float = 30.0) -> VectorStore:
         import chromadb
 
         parts = urlsplit(url)
@@ -58,6 +58,12 @@ class VectorStore:
             ssl=parts.scheme == "https",
             settings=_settings(),
         )
+        # chromadb's HTTP client waits forever by default; every external call has a timeout.
+        session = getattr(getattr(client, "_server", None), "_session", None)
+        if session is not None:
+            import httpx
+
+            session.timeout = httpx.Timeout(timeout, connect=5.0)
         return cls(client)
 
     def collection(self, creator_id: int) -> Any:

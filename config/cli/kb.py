@@ -176,6 +176,24 @@ def rm(app: AppContext, slug: str, doc: str) -> None:
     click.echo(f"removed {run_knowledge(app, slug, work)}")
 
 
+@kb_group.command("retry")
+@creator_option
+@click.argument("doc")
+@pass_app
+def retry(app: AppContext, slug: str, doc: str) -> None:
+    """Index document DOC (its id or its name) again now: one that failed, or one left queued
+    by a background job that never ran. `kb list` shows each document's status and error."""
+
+    async def work(knowledge: KnowledgeService, creator_id: int) -> Any:
+        return await knowledge.retry(creator_id, doc)
+
+    result = run_knowledge(app, slug, work)
+    detail = result.error or f"{result.chunks} chunks, {result.embedded} embedded"
+    click.echo(f"{result.status:<10}{result.source_name}: {detail}")
+    if result.status == "failed":
+        sys.exit(1)
+
+
 @kb_group.command("reindex")
 @creator_option
 @click.option("--failed", "failed_only", is_flag=True, help="Only retry the failed documents.")

@@ -88,3 +88,37 @@ def make_docx_bomb(inflated_bytes: int = 300_000_000) -> bytes:
             for _ in range(inflated_bytes // len(block)):
                 fh.write(block)
     return out.getvalue()
+
+
+def make_lying_docx_bomb(inflated_bytes: int = 200_000_000, declared: int = 20_000) -> bytes:
+    """A real DOCX whose word/document.xml is followed by padding that inflates to
+    `inflated_bytes`, while the local header and the central directory both declare only
+    `declared` bytes (and a small compressed ratio): the headers lie, only inflating tells."""
+    import struct
+
+    document = make_docx([("Title", "Lying header"), ("", "Some text.")])
+    out = io.BytesIO()
+    with (
+        zipfile.ZipFile(io.BytesIO(document)) as source,
+        zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as archive,
+    ):
+        for item in source.infolist():
+            content = source.read(item.filename)
+            if item.filename != "word/document.xml":
+                archive.writestr(item.filename, content)
+                continue
+            with archive.open("word/document.xml", "w") as fh:
+                fh.write(content)
+                block = b" " * 1_000_000
+                for _ in range(inflated_bytes // len(block)):
+                    fh.write(block)
+    data = bytearray(out.getvalue())
+    with zipfile.ZipFile(io.BytesIO(bytes(data))) as archive:
+        member = archive.getinfo("word/document.xml")
+    # Local file header: uncompressed size at +22. Central directory entry: at +24.
+    struct.pack_into("<I", data, member.header_offset + 22, declared)
+    name = b"word/document.xml"
+    central = data.rfind(b"PK\x01\x02", 0, data.rfind(name))
+    assert data[central + 46 : central + 46 + len(name)] == name
+    struct.pack_into("<I", data, central + 24, declared)
+    return bytes(data)

@@ -3,6 +3,9 @@ a clear error."""
 
 from __future__ import annotations
 
+import io
+from typing import Any
+
 import pytest
 
 from knowledge.errors import (
@@ -13,7 +16,7 @@ from knowledge.errors import (
 )
 from knowledge.extract import Limits, extract
 from knowledge.sniff import Kind, sniff
-from tests.knowledge.files import make_docx, make_docx_bomb, make_pdf
+from tests.knowledge.files import make_docx, make_docx_bomb, make_lying_docx_bomb, make_pdf
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 
@@ -170,6 +173,41 @@ def test_docx_bomb_under_the_declared_total_is_still_refused_by_its_ratio() -> N
     bomb = make_docx_bomb(50_000_000)
     with pytest.raises(FileTooLargeError, match="ZIP bomb"):
         extract(bomb, "bomb.docx", Limits(max_docx_uncompressed_bytes=60_000_000))
+
+
+def test_docx_bomb_with_lying_headers_is_refused_without_inflating_it_all(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The archive declares a 20 kB document.xml (a 1:1 ratio, nothing to see); really it
+    inflates to 200 MB. It is refused, and far less than 200 MB is ever inflated."""
+    import zipfile
+
+    bomb = make_lying_docx_bomb(200_000_000, declared=20_000)
+    with zipfile.ZipFile(io.BytesIO(bomb)) as archive:
+        declared = archive.getinfo("word/document.xml")
+        assert declared.file_size == 20_000
+        assert declared.file_size < declared.compress_size * 200  # the ratio check cannot see it
+    inflated = 0
+    real = zipfile._get_decompressor  # type: ignore[attr-defined]
+
+    class Counting:
+        def __init__(self, inner: Any) -> None:
+            self.inner = inner
+
+        def decompress(self, data: bytes, max_length: int = 0) -> bytes:
+            nonlocal inflated
+            out: bytes = self.inner.decompress(data, max_length)
+            inflated += len(out)
+            return out
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.inner, name)
+
+    monkeypatch.setattr(zipfile, "_get_decompressor", lambda kind: Counting(real(kind)))
+    limits = Limits(max_docx_uncompressed_bytes=5_000_000)
+    with pytest.raises((CorruptFileError, FileTooLargeError), match="DOCX"):
+        extract(bomb, "lying.docx", limits)
+    assert 0 < inflated < 10_000_000
 
 
 def test_sniff_markdown_versus_text_uses_the_name_only_as_a_tie_breaker() -> None:
