@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,6 +31,9 @@ from tests.web.site import (
 pytestmark = pytest.mark.slow
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
+# Screenshots go to a temporary directory, or to docs/ with COACHBOT_TEST_SCREENSHOTS=docs (how
+# the ones in docs/ are made), so that running the tests leaves the work tree clean.
+SHOTS_TO_DOCS = os.environ.get("COACHBOT_TEST_SCREENSHOTS") == "docs"
 TIMEOUT = 15_000  # ms a browser expectation waits for what the server does on its own time
 
 
@@ -48,6 +52,11 @@ def served(site: HostSite, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         site.pages["/"] = host_page(src, running.key, "Acme Running Club")
         site.pages["/aggressive"] = host_page(src, running.key, "Hostile page", AGGRESSIVE_CSS)
         yield running
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return DOCS if SHOTS_TO_DOCS else tmp_path_factory.mktemp("screenshots")
 
 
 @pytest.fixture(scope="module")
@@ -120,6 +129,36 @@ def test_open_send_receive_reload_restores_and_no_token_in_urls(
     assert urls
     assert not [u for u in urls if token in u or "token" in u.lower()]
     assert any("/widget/ws/" in u for u in urls)
+
+
+def test_reload_restores_a_long_conversation_in_order(
+    context: Any, site: HostSite, served: Served
+) -> None:
+    page = context.new_page()
+    page.goto(site.url("/"))
+    open_chat(page)
+    say(page, "/help")
+    bot_says(page, "Here's what I can do")
+    ((contact, conversation, binding),) = served.query(
+        "SELECT m.contact_id, m.conversation_id, m.binding_id FROM messages m JOIN"
+        " channel_identities i ON i.contact_id = m.contact_id WHERE i.external_user_id = ?"
+        " AND m.direction = 'out'",
+        visitor_of(page, served.key),
+    )
+    with served.db() as conn:  # a long history: more than the socket's first page
+        conn.executemany(
+            "INSERT INTO messages (conversation_id, contact_id, direction, channel, binding_id,"
+            " text, payload, route, status, created_at) VALUES (?, ?, 'out', 'web', ?, ?, '{}',"
+            " 'nudge', 'sent', '2026-01-05 09:00:00.000000')",
+            [(conversation, contact, binding, f"Note {n:03}") for n in range(130)],
+        )
+    page.reload()
+    open_chat(page)
+    notes = widget(page, ".msg.bot .bubble").filter(has_text=re.compile(r"^Note \d+$"))
+    expect(notes).to_have_count(130)
+    texts = widget(page, ".msg .bubble").all_inner_texts()
+    assert texts.index("/help") < texts.index("Note 000") < texts.index("Note 129")
+    assert [t for t in texts if t.startswith("Note")] == [f"Note {n:03}" for n in range(130)]
 
 
 def test_choices_are_buttons_and_a_proactive_message_arrives_live(
@@ -251,9 +290,13 @@ def test_identify_with_a_wrong_hash_is_rejected_and_reset_starts_anew(
     expect(widget(page, ".msg.me")).to_have_count(0)
 
 
-def test_host_css_cannot_break_the_widget(context: Any, site: HostSite, served: Served) -> None:
+def test_host_css_cannot_break_the_widget(
+    browser: Any, site: HostSite, served: Served, shots: Path
+) -> None:
     boxes = {}
     for path in ("/", "/aggressive"):
+        context = browser.new_context(viewport={"width": 1280, "height": 800})
+        context.set_default_timeout(TIMEOUT)
         page = context.new_page()
         page.goto(site.url(path))
         open_chat(page)
@@ -266,7 +309,8 @@ def test_host_css_cannot_break_the_widget(context: Any, site: HostSite, served: 
         font = widget(page, "textarea").evaluate("e => getComputedStyle(e).fontSize")
         assert font == "15px"
         if path == "/aggressive":
-            page.screenshot(path=str(DOCS / "widget-aggressive-css.png"))
+            page.screenshot(path=str(shots / "widget-aggressive-css.png"))
+        context.close()
     assert boxes["/"] == boxes["/aggressive"]
 
 
@@ -328,7 +372,9 @@ def test_the_http_fallback_and_reconnecting_with_backoff(
     assert len(sends) == 1  # this one went over the socket
 
 
-def test_screenshots_of_the_open_widget(browser: Any, site: HostSite, served: Served) -> None:
+def test_screenshots_of_the_open_widget(
+    browser: Any, site: HostSite, served: Served, shots: Path
+) -> None:
     for name, viewport, scheme in (
         ("widget-desktop.png", {"width": 1280, "height": 800}, "light"),
         ("widget-mobile.png", {"width": 390, "height": 844}, "light"),
@@ -345,7 +391,8 @@ def test_screenshots_of_the_open_widget(browser: Any, site: HostSite, served: Se
         if viewport["width"] < 480:  # the mobile layout: the panel fills the screen
             box = widget(page, ".panel").bounding_box()
             assert (box["width"], box["height"]) == (390, 844)
-        page.screenshot(path=str(DOCS / name))
+        page.screenshot(path=str(shots / name))
+        assert (shots / name).stat().st_size > 10_000
         ctx.close()
 
 

@@ -248,7 +248,7 @@
   // ---- state and server calls ----------------------------------------------------------------
   const state = {
     token: null, visitor: null, look: null, unread: 0, open: false, ws: null, live: false,
-    attempts: 0, retry: null, readSent: 0, seq: 0, typing: false, started: null,
+    attempts: 0, retry: null, readSent: 0, seq: 0, typing: false, started: null, complete: false,
     messages: new Map(), pending: new Map(), drafts: new Map(),
   };
   try { state.token = localStorage.getItem(STORE); } catch (_) { /* storage blocked: one visit */ }
@@ -462,13 +462,16 @@ textarea::placeholder{color:var(--muted)}
 
   // Messages show in the order they reached this page; a batch from the server (the history)
   // comes in id order. (Local messages have no id until the server stores them.)
-  function merge(list) {
+  function merge(list, older = false) {
     let added = 0;
-    for (const m of [...list].sort((a, b) => (a.id ?? Infinity) - (b.id ?? Infinity))) {
+    const batch = [...list].sort((a, b) => (a.id ?? Infinity) - (b.id ?? Infinity));
+    let low = Math.min(0, ...[...state.messages.values()].map((m) => m.seq)) - batch.length;
+    for (const m of batch) {
       const key = keyOf(m);
       const known = state.messages.get(key);
       if (!known && m.dir === "out") added++;
-      state.messages.set(key, Object.assign({ seq: known ? known.seq : ++state.seq }, known, m, { pending: m.pending || false }));
+      const seq = known ? known.seq : older ? ++low : ++state.seq; // an older page goes first
+      state.messages.set(key, Object.assign({ seq }, known, m, { pending: m.pending || false }));
       if (m.dir === "out" && m.turn) state.drafts.delete(m.turn);
     }
     render();
@@ -666,6 +669,27 @@ textarea::placeholder{color:var(--muted)}
     else setUnread(state.unread + fresh);
   }
 
+  async function loadOlder(first) { // `ready` has the latest messages: fetch the rest, page by page
+    if (state.loadingOlder) return;
+    state.loadingOlder = true;
+    try {
+      let before = Math.min(...first.filter((m) => m.id).map((m) => m.id));
+      for (let pages = 0; pages < 25 && Number.isFinite(before); pages++) {
+        const page = await call("history", { before, limit: 200 });
+        merge(page.messages || [], true);
+        if (!page.more || !(page.messages || []).length) {
+          state.complete = true;
+          break;
+        }
+        before = page.messages[0].id;
+      }
+    } catch (_) {
+      /* the latest messages are shown; the rest on the next connection */
+    } finally {
+      state.loadingOlder = false;
+    }
+  }
+
   function setTyping(on) {
     state.typing = on;
     render();
@@ -680,6 +704,7 @@ textarea::placeholder{color:var(--muted)}
         state.visitor = f.visitor;
         setStatus("");
         merge(f.messages || []);
+        if (f.more && !state.complete) loadOlder(f.messages || []);
         setUnread(f.unread);
         markRead();
         for (const cid of state.pending.keys()) transmit(cid);
@@ -757,6 +782,7 @@ textarea::placeholder{color:var(--muted)}
   async function renew() { // forged, altered or revoked token: start again as a new visitor
     setToken(null);
     state.messages.clear();
+    state.complete = false;
     render();
     try {
       await start();
@@ -790,6 +816,7 @@ textarea::placeholder{color:var(--muted)}
       setToken(result.token);
       state.visitor = result.visitor;
       state.messages.clear();
+    state.complete = false;
       state.readSent = 0;
       render();
       reconnect();
@@ -805,6 +832,7 @@ textarea::placeholder{color:var(--muted)}
     if (!ui) return;
     setToken(null);
     state.messages.clear();
+    state.complete = false;
     state.pending.clear();
     state.readSent = 0;
     setUnread(0);
