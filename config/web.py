@@ -21,6 +21,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_
 from sqlalchemy import select
 
 from config.channel_routes import mount_channels
+from config.hub import mount_hub
 from config.settings import Settings
 from engine.db import Database
 from engine.models import Creator
@@ -133,6 +134,7 @@ async def index(request: web.Request) -> web.Response:
         "<!doctype html><meta charset=utf-8><title>coachbot</title>"
         "<body style='font-family:system-ui;max-width:40rem;margin:3rem auto'>"
         "<h1>coachbot is running</h1><h2>Creators</h2><ul>" + rows + "</ul>"
+        "<p><a href=/hub/>Open the creator hub</a>: sign up or sign in to manage your bot.</p>"
         "<p>Talk to a bot from a terminal: <code>coachbot chat --creator SLUG</code></p>"
         "<p><a href=/healthz>/healthz</a> · <a href=/readyz>/readyz</a> · "
         "<a href=/metrics>/metrics</a></p></body>"
@@ -154,6 +156,7 @@ def create_app(
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)
     mount_channels(app, settings, db, engine)
+    mount_hub(app, settings, db, engine)
 
     async def on_shutdown(app: web.Application) -> None:
         app[STOPPING].set()

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import secrets
+import threading
+import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -126,13 +128,28 @@ def build_answerer(settings: Settings, db: Database) -> Answerer:
     from engine.answering import LazyAnswerer
 
     def open_knowledge() -> Answerer:
-        from knowledge import jobs
-
-        knowledge = build_knowledge(settings, db)
-        jobs.install(knowledge)
-        return build_knowledge_answerer(settings, knowledge)
+        return build_knowledge_answerer(settings, process_knowledge(settings, db))
 
     return LazyAnswerer(open_knowledge)
+
+
+_KNOWLEDGE: weakref.WeakKeyDictionary[Database, KnowledgeService] = weakref.WeakKeyDictionary()
+_KNOWLEDGE_LOCK = threading.Lock()
+
+
+def process_knowledge(settings: Settings, db: Database) -> KnowledgeService:
+    """The knowledge base of this process for `db`, opened once and shared by the answerer and
+    the creator hub: a local index has one owner, and a second open in the same process would
+    lock the first out. Blocking (imports chromadb): call it in a worker thread."""
+    with _KNOWLEDGE_LOCK:
+        service = _KNOWLEDGE.get(db)
+        if service is None:
+            from knowledge import jobs
+
+            service = build_knowledge(settings, db)
+            jobs.install(service)
+            _KNOWLEDGE[db] = service
+        return service
 
 
 def secret_box(settings: Settings) -> SecretBox:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from sqlalchemy import MetaData
 
 import bots.web.models  # noqa: F401
+import creator_hub.models  # noqa: F401
+import engine.audience  # (contact tags)
 import engine.channel_models  # (each import registers its tables on Base.metadata)
 import engine.models  # noqa: F401
 import knowledge.models  # noqa: F401

@@ -1,0 +1,80 @@
+"""A creator's persona and delivery policies, changed and validated in one place (the hub and
+the REST API use it; `coachbot creator set` validates the same rules on its flags)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import time
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from engine.creators import CreatorError, validate_timezone
+from engine.models import Creator
+
+TEXT_LIMITS = {
+    "bot_name": 100,
+    "persona": 4000,
+    "greeting": 2000,
+    "crisis_message": 2000,
+    "helpline": 2000,
+    "inactivity_message": 2000,
+}
+
+
+def _clock(name: str, value: str) -> str:
+    try:
+        return time.fromisoformat(value.strip()).strftime("%H:%M")
+    except ValueError:
+        raise CreatorError(f"{name}: use a time like 21:00") from None
+
+
+def _whole(name: str, value: str, low: int, high: int) -> int:
+    value = value.strip()
+    if not value.isdigit() or not low <= int(value) <= high:
+        raise CreatorError(f"{name}: a whole number from {low} to {high}")
+    return int(value)
+
+
+def validated(fields: Mapping[str, str]) -> dict[str, object]:
+    """Form fields (all text) → column values; raises CreatorError naming the bad field.
+    Empty optional texts mean "use the default"; empty times and days mean "off"."""
+    out: dict[str, object] = {}
+    for name, limit in TEXT_LIMITS.items():
+        if name in fields:
+            value = fields[name].strip()
+            if len(value) > limit:
+                raise CreatorError(f"{name.replace('_', ' ')}: at most {limit} characters")
+            if name == "bot_name" and not value:
+                raise CreatorError("the bot needs a name")
+            optional = name in ("crisis_message", "helpline", "inactivity_message")
+            out[name] = value or (None if optional else "")
+    if "timezone" in fields:
+        out["timezone"] = validate_timezone(fields["timezone"].strip() or "UTC")
+    if fields.get("quiet_off"):
+        out["quiet_hours_start"] = out["quiet_hours_end"] = "00:00"
+    else:
+        for name in ("quiet_hours_start", "quiet_hours_end"):
+            if name in fields:
+                out[name] = _clock(name.replace("_", " "), fields[name])
+    if "daily_proactive_cap" in fields:
+        out["daily_proactive_cap"] = _whole("daily cap", fields["daily_proactive_cap"], 0, 100)
+    if "inactivity_days" in fields:
+        raw = fields["inactivity_days"].strip()
+        days = _whole("inactivity days", raw, 0, 365) if raw else 0
+        out["inactivity_days"] = days or None
+    if "streak_reminder_at" in fields:
+        raw = fields["streak_reminder_at"].strip()
+        out["streak_reminder_at"] = _clock("streak reminder", raw) if raw else None
+    return out
+
+
+async def update_settings(
+    session: AsyncSession, creator_id: int, fields: Mapping[str, str]
+) -> Creator:
+    changes = validated(fields)
+    creator = await session.get(Creator, creator_id, with_for_update=True)
+    if creator is None:
+        raise CreatorError(f"no creator {creator_id}")
+    for key, value in changes.items():
+        setattr(creator, key, value)
+    return creator
