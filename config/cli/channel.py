@@ -3,7 +3,6 @@ senders. Secrets are stored sealed (see engine.secrets) and shown masked."""
 
 from __future__ import annotations
 
-import secrets as token_source
 from typing import TYPE_CHECKING
 
 import click
@@ -94,49 +93,16 @@ add_group.add_command(add_web)
 def add_telegram(app: AppContext, slug: str, token: str) -> None:
     """Check the token (getMe), store it sealed and set the bot's webhook to this deployment."""
     settings = app.start(quiet=True)
-    from telegram.error import TelegramError
-
-    from bots.telegram.client import make_bot
-    from bots.telegram.poll import ALLOWED_UPDATES
-    from bots.telegram.webhook import WEBHOOK_SECRET, webhook_path
-    from config.wiring import secret_box
-    from engine.channel_bindings import add_binding, find_reusable, update_binding
-    from engine.clock import SystemClock
-    from engine.types import Channel
+    from config.channel_connect import ConnectError, connect_telegram, webhook_urls
 
     async def work(db: Database) -> None:
         creator = await _creator(db, slug)
-        client = make_bot(token, settings.telegram_api_url, timeout=settings.provider_timeout)
         try:
-            me = await client.bot.get_me()
-            box = secret_box(settings)
-            sealed = {"token": token, WEBHOOK_SECRET: token_source.token_urlsafe(32)}
-            config = {"bot_id": me.id, "username": me.username}
-            found = await find_reusable(db, box, creator.id, Channel.TELEGRAM, {"bot_id": me.id})
-            if found is None:
-                binding = await add_binding(
-                    db,
-                    box,
-                    creator,
-                    Channel.TELEGRAM,
-                    name=f"@{me.username}",
-                    now=SystemClock().now(),
-                    config=config,
-                    secrets=sealed,
-                )
-            else:
-                binding = await update_binding(
-                    db, box, found.id, config=config, secrets=sealed, enabled=True
-                )
-            url = settings.public_url.rstrip("/") + webhook_path(binding.public_key)
-            await client.bot.set_webhook(
-                url, secret_token=sealed[WEBHOOK_SECRET], allowed_updates=ALLOWED_UPDATES
-            )
-        except TelegramError as exc:
-            raise fail(f"Telegram said: {exc.message}") from None
-        finally:
-            await client.close()
-        click.echo(f"Connected @{me.username} as channel {binding.id}; webhook: {url}")
+            binding = await connect_telegram(settings, db, creator, token)
+        except ConnectError as exc:
+            raise fail(str(exc)) from None
+        url = webhook_urls(settings, binding)[0][1]
+        click.echo(f"Connected {binding.name} as channel {binding.id}; webhook: {url}")
 
     app.run_with_db(work)
 
@@ -158,45 +124,29 @@ def add_whatsapp(
 ) -> None:
     """Store a Twilio WhatsApp sender (sealed) and print the webhook URLs to set in Twilio."""
     settings = app.start(quiet=True)
-    from bots.whatsapp.webhook import status_path, webhook_path
-    from config.wiring import secret_box
-    from engine.channel_bindings import add_binding, find_reusable, update_binding
-    from engine.clock import SystemClock
-    from engine.types import Channel
+    from config.channel_connect import ConnectError, connect_whatsapp, webhook_urls
 
     if not sender.startswith("whatsapp:+"):
         raise fail("--from must look like whatsapp:+14155238886")
 
     async def work(db: Database) -> None:
         creator = await _creator(db, slug)
-        box = secret_box(settings)
-        config = {
-            "account_sid": account_sid,
-            "from": sender,
-            "messaging_service_sid": messaging_service,
-        }
-        match = {"account_sid": account_sid, "from": sender}
-        found = await find_reusable(db, box, creator.id, Channel.WHATSAPP, match)
-        sealed = {"auth_token": auth_token}
-        if found is None:
-            binding = await add_binding(
+        try:
+            binding = await connect_whatsapp(
+                settings,
                 db,
-                box,
                 creator,
-                Channel.WHATSAPP,
-                name=f"WhatsApp {sender[9:]}",
-                now=SystemClock().now(),
-                config=config,
-                secrets=sealed,
+                account_sid=account_sid,
+                auth_token=auth_token,
+                sender=sender,
+                messaging_service=messaging_service,
             )
-        else:
-            binding = await update_binding(
-                db, box, found.id, config=config, secrets=sealed, enabled=True
-            )
-        base = settings.public_url.rstrip("/")
+        except ConnectError as exc:
+            raise fail(str(exc)) from None
+        (_, incoming), (_, status) = webhook_urls(settings, binding)
         click.echo(f"Connected {sender} as channel {binding.id}. In Twilio, set:")
-        click.echo(f"  incoming messages (POST): {base}{webhook_path(binding.public_key)}")
-        click.echo(f"  status callback   (POST): {base}{status_path(binding.public_key)}")
+        click.echo(f"  incoming messages (POST): {incoming}")
+        click.echo(f"  status callback   (POST): {status}")
 
     app.run_with_db(work)
 
@@ -208,25 +158,18 @@ def add_whatsapp(
 def remove(app: AppContext, slug: str, binding_id: int) -> None:
     """Switch a channel off (its Telegram webhook is deleted; history and contacts stay)."""
     settings = app.start(quiet=True)
-    from bots.telegram.client import make_bot
+    from config.channel_connect import remove_channel
     from config.wiring import secret_box
-    from engine.channel_bindings import load_binding, remove_binding
-    from engine.types import Channel
+    from engine.channel_bindings import load_binding
 
     async def work(db: Database) -> None:
         creator = await _creator(db, slug)
         binding = await load_binding(db, secret_box(settings), binding_id)
         if binding is None or binding.creator_id != creator.id:
             raise fail(f"{slug} has no channel {binding_id}")
-        if binding.channel is Channel.TELEGRAM and binding.secrets.get("token"):
-            client = make_bot(binding.secrets["token"], settings.telegram_api_url)
-            try:
-                await client.bot.delete_webhook()
-            except Exception as exc:  # removing must work even if Telegram is unreachable
-                click.echo(f"warning: deleteWebhook failed ({type(exc).__name__})", err=True)
-            finally:
-                await client.close()
-        await remove_binding(db, binding_id)
+        warning = await remove_channel(settings, db, binding)
+        if warning:
+            click.echo(f"warning: {warning}", err=True)
         click.echo(f"Removed channel {binding_id} ({binding.name}).")
 
     app.run_with_db(work)
