@@ -29,7 +29,8 @@ if TYPE_CHECKING:
 JOB: Final = "index_documents"
 _service: KnowledgeService | None = None
 _factory: Callable[[], KnowledgeService] | None = None
-_lock = threading.Lock()
+# Reentrant: the factory may install the service it opens (config.wiring.process_knowledge).
+_lock = threading.RLock()
 
 
 def install(service: KnowledgeService | None) -> None:

@@ -65,6 +65,12 @@ class LexicalCache:
             cached = self._indexes.get(creator_id)
         return cached[1] if cached and cached[0] == revision else None
 
+    def latest(self, creator_id: int) -> LexicalIndex | None:
+        """The index of the newest revision built, whatever it is."""
+        with self._lock:
+            cached = self._indexes.get(creator_id)
+        return cached[1] if cached else None
+
     def put(self, creator_id: int, revision: int, index: LexicalIndex) -> None:
         with self._lock:
             current = self._indexes.get(creator_id)

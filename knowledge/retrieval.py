@@ -10,6 +10,7 @@ the event loop.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
@@ -24,6 +25,8 @@ from knowledge.embeddings import Embedder
 from knowledge.lexical import LexicalCache, LexicalIndex
 from knowledge.models import Chunk, Document, KnowledgeBase
 from knowledge.store import VectorStore
+
+log = logging.getLogger(__name__)
 
 # Measured on benchmarks/knowledge_quality.py (dev questions; held-out ones confirm): on
 # conversational questions MiniLM alone finds the answer in the top 5 far more often than BM25
@@ -90,6 +93,7 @@ class Retriever:
         dense_weight: float = DENSE_WEIGHT,
         query_workers: int = 2,
         revision_ttl: float = 1.0,
+        rebuild_in_background: int = 5_000,
     ) -> None:
         self.db = db
         self.store = store
@@ -107,6 +111,8 @@ class Retriever:
         # through SQL on every search, so a deleted chunk is never shown in the meantime.
         self.revision_ttl = revision_ttl
         self._revisions: dict[int, tuple[float, int]] = {}
+        self.rebuild_in_background = rebuild_in_background
+        self._rebuilds: dict[int, asyncio.Task[None]] = {}
 
     def invalidate(self, creator_id: int) -> None:
         self._revisions.pop(creator_id, None)
@@ -122,6 +128,9 @@ class Retriever:
         return self._executor
 
     def close(self) -> None:
+        for task in self._rebuilds.values():
+            task.cancel()
+        self._rebuilds.clear()
         if self._executor is not None:
             self._executor.shutdown(wait=False, cancel_futures=True)
             self._executor = None
@@ -204,19 +213,43 @@ class Retriever:
             cached = self.lexical.get(creator_id, revision)
             if cached is not None:
                 return cached
-            rows = (
-                await s.execute(
-                    select(Chunk.id, Document.title, Chunk.heading, Chunk.text)
-                    .join(Document, Document.id == Chunk.document_id)
-                    .where(Chunk.creator_id == creator_id)
-                    .order_by(Chunk.id)
-                )
-            ).all()
+            stale = self.lexical.latest(creator_id)
+            if stale is not None and len(stale.ids) >= self.rebuild_in_background:
+                # A large index takes seconds to rebuild: answer from the one we have (hits are
+                # resolved through SQL, so nothing deleted is shown; new chunks are found by the
+                # dense half meanwhile) and rebuild it once, in the background.
+                self._rebuild_later(creator_id, revision)
+                return stale
+            return await self._build(creator_id, revision, s)
+
+    async def _build(self, creator_id: int, revision: int, session: AsyncSession) -> LexicalIndex:
+        rows = (
+            await session.execute(
+                select(Chunk.id, Document.title, Chunk.heading, Chunk.text)
+                .join(Document, Document.id == Chunk.document_id)
+                .where(Chunk.creator_id == creator_id)
+                .order_by(Chunk.id)
+            )
+        ).all()
         ids = [r[0] for r in rows]
         texts = [f"{title}\n{heading}\n{text}" for _, title, heading, text in rows]
         index = await asyncio.to_thread(LexicalIndex, ids, texts)
         self.lexical.put(creator_id, revision, index)
         return index
+
+    def _rebuild_later(self, creator_id: int, revision: int) -> None:
+        running = self._rebuilds.get(creator_id)
+        if running is not None and not running.done():
+            return
+
+        async def rebuild() -> None:
+            try:
+                async with self.db.sessions() as session:
+                    await self._build(creator_id, revision, session)
+            except Exception:
+                log.exception("rebuilding the lexical index failed", extra={"creator": creator_id})
+
+        self._rebuilds[creator_id] = asyncio.create_task(rebuild(), name=f"bm25:{creator_id}")
 
     async def _rows(
         self, creator_id: int, ids: list[int], session: AsyncSession | None

@@ -145,3 +145,52 @@ def test_cli_ingest_reconcile_and_ask_use_the_server(chroma_url: str, tmp_path: 
     # Nothing was written to a local index: the server is the only store.
     assert not list(tmp_path.rglob("chroma.sqlite3"))
     assert not list(tmp_path.rglob("coachbot.lock"))
+
+
+def test_the_rq_job_indexes_queued_uploads_into_the_server(
+    chroma_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`config.jobs.index_documents` is what `coachbot worker` runs for the job; here it is
+    called as RQ would call it, in a process with scaled-mode settings."""
+    import asyncio
+
+    from config import jobs as rq_jobs
+    from config.settings import load_settings
+    from config.wiring import build_database, build_knowledge
+    from engine.creators import get_creator
+
+    store = VectorStore.remote(chroma_url)
+    store.drop(1)
+    store.close()
+    coachbot(tmp_path, "demo", COACHBOT_CHROMA_URL=chroma_url)
+    for key in [k for k in os.environ if k.startswith("COACHBOT_")]:
+        monkeypatch.delenv(key)
+    monkeypatch.setenv("COACHBOT_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("COACHBOT_CHROMA_URL", chroma_url)
+    monkeypatch.setenv("COACHBOT_REDIS_URL", "redis://127.0.0.1:6379/15")  # never connected to
+
+    async def upload() -> int:
+        settings = load_settings()
+        db = build_database(settings)
+        knowledge = build_knowledge(settings, db)
+        try:
+            async with db.sessions() as session:
+                creator = await get_creator(session, "demo")
+            text = b"# Stretching\n\nHold each stretch for thirty seconds."
+            document_id, unchanged = await knowledge.submit(creator.id, "stretching.md", text)
+            assert not unchanged
+            return document_id
+        finally:
+            knowledge.close()
+            await db.dispose()
+
+    document_id = asyncio.run(upload())
+    assert "queued" in coachbot(tmp_path, "kb", "list", "--creator", "demo",
+                                COACHBOT_CHROMA_URL=chroma_url).stdout  # fmt: skip
+    assert rq_jobs.index_documents([document_id]) == {"ready": 1}
+    assert rq_jobs.index_documents([document_id]) == {"unchanged": 1}  # a retried job
+    listing = coachbot(tmp_path, "kb", "list", "--creator", "demo", COACHBOT_CHROMA_URL=chroma_url)
+    assert "queued" not in listing.stdout
+    report = coachbot(tmp_path, "kb", "reconcile", "--creator", "demo",
+                      COACHBOT_CHROMA_URL=chroma_url).stdout  # fmt: skip
+    assert "equal: 17 chunks = 17 vectors" in report

@@ -121,3 +121,23 @@ def test_one_owner_per_index_directory(tmp_path: Path) -> None:
     finally:
         store.close()
     VectorStore.persistent(tmp_path / "index").close()  # free again once released
+
+
+async def test_a_large_lexical_index_is_rebuilt_in_the_background(
+    kb: KnowledgeService, creator: Creator
+) -> None:
+    retriever = kb.retriever
+    retriever.rebuild_in_background = 1  # "large" from one chunk on, for the test
+    await kb.ingest(creator.id, "sleep.md", NOTES["sleep"].encode())
+    first = await retriever.lexical_index(creator.id)
+    assert first is not None
+    assert len(first.ids) == 1
+    await kb.ingest(creator.id, "protein.md", NOTES["protein"].encode())
+    # The change is seen at once (this process made it), but the old index answers meanwhile.
+    assert await retriever.lexical_index(creator.id) is first
+    hits = (await kb.search(creator.id, "palm-sized portion of protein")).hits
+    assert hits[0].doc == "protein.md"  # the dense half finds the new chunk meanwhile
+    await retriever._rebuilds[creator.id]
+    fresh = await retriever.lexical_index(creator.id)
+    assert fresh is not None
+    assert len(fresh.ids) == 2
