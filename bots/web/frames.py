@@ -8,7 +8,7 @@ Browser → server:
     {"type": "read", "up_to": MESSAGE_ID}                   the visitor saw messages up to this
     {"type": "ping"}
 Server → browser:
-    ready {visitor, unread, messages}, message {message}, ack {id, status}, typing {on},
+    ready {visitor, unread, messages, more}, message {message}, ack {id, status}, typing {on},
     stream {turn, text}, read {up_to}, error {code, message[, id]}, pong.
 
 A message is `{"id", "dir": "in"|"out", "text" (Markdown subset), "choices": [{label, payload}],

@@ -1,6 +1,6 @@
 """The widget's routes on the web app:
 
-    GET  /widget.js                              the client (static, cached briefly)
+    GET  /widget.js                              the client (static, gzipped, cached briefly)
     GET  /widget/demo                            a sample host page with the demo widget
     GET  /widget/ws/{public_key}                 the WebSocket
     POST /widget/api/{public_key}/{action}       config, history, send, read, identify
@@ -13,6 +13,7 @@ the event loop), like the webhook adapters, so an app without widgets starts as 
 from __future__ import annotations
 
 import asyncio
+import gzip
 import hashlib
 from collections.abc import Callable
 from importlib import resources
@@ -32,6 +33,21 @@ def load_script() -> bytes:
     return (resources.files("bots.web") / "static" / "widget.js").read_bytes()
 
 
+def accepts_gzip(accept_encoding: str) -> bool:
+    """Whether an `Accept-Encoding` header allows gzip (`gzip`, `x-gzip` or `*`, not at q=0)."""
+    allowed: dict[str, bool] = {}
+    for item in accept_encoding.lower().split(","):
+        coding, *params = (part.strip() for part in item.split(";"))
+        q = next((p[2:] for p in params if p.startswith("q=")), "1")
+        try:
+            allowed[coding] = float(q) > 0
+        except ValueError:
+            allowed[coding] = False
+    if "gzip" in allowed or "x-gzip" in allowed:
+        return allowed.get("gzip", False) or allowed.get("x-gzip", False)
+    return allowed.get("*", False)
+
+
 class WidgetRoutes:
     def __init__(self, build: Callable[[], WidgetService], spawner: Spawner) -> None:
         self._build = build
@@ -41,7 +57,10 @@ class WidgetRoutes:
         self._socket: WidgetSocket | None = None
         self._lock = asyncio.Lock()
         self._script = load_script()
-        self._etag = '"' + hashlib.sha256(self._script).hexdigest()[:16] + '"'
+        # Browsers get it gzipped (the size the README states), compressed once, here.
+        self._gzipped = gzip.compress(self._script, compresslevel=9, mtime=0)
+        digest = hashlib.sha256(self._script).hexdigest()[:16]
+        self._etag, self._gzip_etag = f'"{digest}"', f'"{digest}-gz"'
 
     async def service(self) -> WidgetService:
         async with self._lock:
@@ -55,15 +74,24 @@ class WidgetRoutes:
             return self._service
 
     async def script(self, request: web.Request) -> web.StreamResponse:
+        zipped = accepts_gzip(request.headers.get("Accept-Encoding", ""))
+        etag = self._gzip_etag if zipped else self._etag
         headers = {
             "Cache-Control": f"public, max-age={SCRIPT_MAX_AGE}",
-            "ETag": self._etag,
+            "ETag": etag,
+            "Vary": "Accept-Encoding",
             "X-Content-Type-Options": "nosniff",
         }
-        if request.headers.get("If-None-Match") == self._etag:
+        known = request.headers.get("If-None-Match", "")
+        if etag in (tag.strip().removeprefix("W/") for tag in known.split(",")):
             return web.Response(status=304, headers=headers)
+        if zipped:
+            headers["Content-Encoding"] = "gzip"
         return web.Response(
-            body=self._script, content_type="text/javascript", charset="utf-8", headers=headers
+            body=self._gzipped if zipped else self._script,
+            content_type="text/javascript",
+            charset="utf-8",
+            headers=headers,
         )
 
     async def api(self, request: web.Request) -> web.StreamResponse:

@@ -816,7 +816,7 @@ textarea::placeholder{color:var(--muted)}
       setToken(result.token);
       state.visitor = result.visitor;
       state.messages.clear();
-    state.complete = false;
+      state.complete = false;
       state.readSent = 0;
       render();
       reconnect();
