@@ -26,6 +26,7 @@ MASK = "********"
 
 LogFormat = Literal["auto", "text", "json"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+QueryBackend = Literal["onnx", "torch"]
 
 
 class SettingsError(ValueError):
@@ -108,6 +109,13 @@ class Settings:
         32, "Texts per batch when embedding (32 measured fastest on 2 CPU cores)."
     )
     embedding_threads: int = setting(0, "CPU threads for embedding; 0 lets torch use all cores.")
+    query_embedding_backend: QueryBackend = setting(  # noqa: RUF009
+        "onnx",
+        "How questions are embedded: onnx (an ONNX Runtime export of the model, made once into "
+        "the data dir's models/ folder and checked against torch: the same vectors, 2-3x faster "
+        "per question) or torch. If the export cannot be used, torch is used and a warning "
+        "logged.",
+    )
     chunk_size: int = setting(
         700, "Most characters of body text in one chunk of a document (headings come on top)."
     )

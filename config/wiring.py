@@ -98,6 +98,8 @@ def build_knowledge(settings: Settings, db: Database) -> KnowledgeService:
         settings.embedding_model,
         batch_size=settings.embedding_batch_size,
         threads=settings.embedding_threads,
+        query_backend=settings.query_embedding_backend,
+        cache_dir=ensure_data_dir(settings) / "models",
     )
     config = KnowledgeConfig(
         chunking=ChunkingConfig(size=settings.chunk_size, overlap=settings.chunk_overlap),

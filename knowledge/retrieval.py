@@ -154,9 +154,13 @@ class Retriever:
         lexical = await self.lexical_index(creator_id, session=session)
         if lexical is None or not lexical.ids:
             return SearchResult(query)
-        loop = asyncio.get_running_loop()
-        dense, sparse = await loop.run_in_executor(
-            self._pool(), self._candidates, creator_id, query, lexical
+        # Dense (embedding, then Chroma) and BM25 run at once on the two query threads: BM25's
+        # tail on a large index would otherwise add to the embedding's.
+        loop, pool = asyncio.get_running_loop(), self._pool()
+        n = min(self.candidates, len(lexical.ids))
+        dense, sparse = await asyncio.gather(
+            loop.run_in_executor(pool, self._dense, creator_id, query, n),
+            loop.run_in_executor(pool, lexical.search, query, n),
         )
         fused = fuse(dense, sparse, self.dense_weight)
         similarity = dict(dense)
@@ -187,12 +191,8 @@ class Retriever:
         best = max((s for _, s in dense), default=0.0)
         return SearchResult(query, hits, best, len(sparse))
 
-    def _candidates(
-        self, creator_id: int, query: str, lexical: LexicalIndex
-    ) -> tuple[list[tuple[int, float]], list[tuple[int, float]]]:
-        vector = self.embedder.embed_query(query)
-        n = min(self.candidates, len(lexical.ids))
-        return self.store.query(creator_id, vector, n), lexical.search(query, n)
+    def _dense(self, creator_id: int, query: str, n: int) -> list[tuple[int, float]]:
+        return self.store.query(creator_id, self.embedder.embed_query(query), n)
 
     async def lexical_index(
         self, creator_id: int, *, session: AsyncSession | None = None

@@ -36,9 +36,9 @@ class CountingEmbedder:
 
 
 @pytest.fixture(scope="session")
-def sentence_embedder() -> SentenceEmbedder:
-    """The packaged MiniLM, loaded once for the whole run."""
-    embedder = SentenceEmbedder()
+def sentence_embedder(tmp_path_factory: pytest.TempPathFactory) -> SentenceEmbedder:
+    """The packaged MiniLM, loaded once for the whole run (its ONNX query export too)."""
+    embedder = SentenceEmbedder(cache_dir=tmp_path_factory.mktemp("models"))
     embedder.embed(["warm up"])
     return embedder
 

@@ -1,0 +1,117 @@
+"""Questions are embedded through an ONNX export of the model: the same vectors as torch, an
+export made once and reused, and torch whenever the export cannot be trusted."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from knowledge import onnx_query
+from knowledge.embeddings import SentenceEmbedder
+
+QUESTIONS = [
+    "How many hours of sleep do I need?",
+    "protein after workouts??",
+    "Je cours 5 km, est-ce que je dois m'étirer avant ?",
+    "I keep skipping breakfast because mornings are chaos with the kids, what can I do " * 20,
+    "🙂",
+]
+
+
+def torch_vectors(embedder: SentenceEmbedder, texts: list[str]) -> Any:
+    return np.stack([embedder.embed([text])[0] for text in texts])
+
+
+def test_onnx_queries_equal_torch_vectors(sentence_embedder: SentenceEmbedder) -> None:
+    assert sentence_embedder.query_encoder() is not None  # the export is in use
+    onnx = np.stack([sentence_embedder.embed_query(q) for q in QUESTIONS])
+    expected = torch_vectors(sentence_embedder, QUESTIONS)
+    assert onnx.dtype == np.float32
+    assert onnx.shape == expected.shape == (len(QUESTIONS), 384)
+    assert np.min(np.sum(onnx * expected, axis=1)) > 0.99999
+    assert np.allclose(np.linalg.norm(onnx, axis=1), 1.0, atol=1e-5)
+
+
+def test_the_export_is_made_once_and_reused(
+    sentence_embedder: SentenceEmbedder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = SentenceEmbedder(cache_dir=tmp_path)
+    first._model = sentence_embedder.model  # the loaded weights; the export is what is tested
+    assert first.query_encoder() is not None
+    exports = list(tmp_path.glob("*.onnx"))
+    assert len(exports) == 1
+    assert not list(tmp_path.glob("*.part"))  # written atomically, nothing left behind
+
+    def no_export(*args: object) -> None:
+        raise AssertionError("exported again")
+
+    monkeypatch.setattr(onnx_query, "_export", no_export)
+    second = SentenceEmbedder(cache_dir=tmp_path)
+    second._model = sentence_embedder.model
+    assert second.query_encoder() is not None
+    vector = second.embed_query(QUESTIONS[0])
+    assert float(vector @ torch_vectors(sentence_embedder, QUESTIONS[:1])[0]) > 0.99999
+
+
+def test_a_damaged_cached_export_is_made_again(
+    sentence_embedder: SentenceEmbedder, tmp_path: Path
+) -> None:
+    first = SentenceEmbedder(cache_dir=tmp_path)
+    first._model = sentence_embedder.model
+    assert first.query_encoder() is not None
+    (export,) = tmp_path.glob("*.onnx")
+    export.write_bytes(b"not a model")
+    second = SentenceEmbedder(cache_dir=tmp_path)
+    second._model = sentence_embedder.model
+    assert second.query_encoder() is not None
+    assert export.stat().st_size > 1_000_000
+
+
+def test_a_failed_export_leaves_queries_on_torch(
+    sentence_embedder: SentenceEmbedder,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def broken_export(*args: object) -> None:
+        raise RuntimeError("exporter exploded")
+
+    monkeypatch.setattr(onnx_query, "_export", broken_export)
+    embedder = SentenceEmbedder(cache_dir=tmp_path)
+    embedder._model = sentence_embedder.model
+    with caplog.at_level(logging.WARNING, logger="knowledge.embeddings"):
+        vector = embedder.embed_query(QUESTIONS[1])
+    assert embedder.query_encoder() is None
+    assert "stay on torch" in caplog.text
+    assert "exporter exploded" in caplog.text
+    assert np.array_equal(vector, sentence_embedder.embed([QUESTIONS[1]])[0])
+
+
+def test_an_export_that_differs_from_torch_is_refused(
+    sentence_embedder: SentenceEmbedder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_embed = onnx_query.OnnxQueryEncoder.embed
+
+    def skewed(self: onnx_query.OnnxQueryEncoder, texts: list[str]) -> Any:
+        vectors = real_embed(self, texts)
+        vectors[:, 0] += 0.05  # a small drift, as a wrong pooling or a lossy export would give
+        return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+    monkeypatch.setattr(onnx_query.OnnxQueryEncoder, "embed", skewed)
+    embedder = SentenceEmbedder(cache_dir=tmp_path)
+    embedder._model = sentence_embedder.model
+    assert embedder.query_encoder() is None
+
+
+def test_the_torch_backend_never_exports(
+    sentence_embedder: SentenceEmbedder, tmp_path: Path
+) -> None:
+    embedder = SentenceEmbedder(query_backend="torch", cache_dir=tmp_path)
+    embedder._model = sentence_embedder.model
+    assert embedder.query_encoder() is None
+    assert embedder.embed_query("hello").shape == (384,)
+    assert not list(tmp_path.iterdir())
