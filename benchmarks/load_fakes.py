@@ -1,13 +1,13 @@
 """Fake Telegram and Twilio APIs for the load generator, inside its own process: every reply
-the bots send is recorded with its arrival time and wakes the simulated coachee waiting for it,
-so latency is measured end to end (webhook sent → reply received by the provider)."""
+the bots send is recorded and wakes the simulated coachee waiting for it, so latency is measured
+end to end (webhook sent → reply received by the provider). Widget visitors use the same
+`Replies` bookkeeping for the reply frames their WebSocket receives."""
 
 from __future__ import annotations
 
 import asyncio
 import itertools
 import time
-from collections import defaultdict
 from dataclasses import dataclass, field
 
 from aiohttp import web
@@ -18,16 +18,46 @@ class Waiter:
     expected: int
     received: int = 0
     done: asyncio.Event = field(default_factory=asyncio.Event)
+    error: str | None = None
 
 
-class Providers:
+class Replies:
+    """Replies per recipient, waking the simulated coachee waiting for them. Replies beyond what
+    the waiter expected (a message split in parts, a late nudge) are counted as `extra`."""
+
+    def __init__(self) -> None:
+        self.waiters: dict[str, Waiter] = {}
+        self.total = 0
+        self.extra = 0
+
+    def expect(self, recipient: str, replies: int) -> Waiter:
+        waiter = Waiter(replies)
+        self.waiters[recipient] = waiter
+        return waiter
+
+    def arrived(self, recipient: str) -> None:
+        self.total += 1
+        waiter = self.waiters.get(recipient)
+        if waiter is None or waiter.received >= waiter.expected:
+            self.extra += 1
+            return
+        waiter.received += 1
+        if waiter.received >= waiter.expected:
+            waiter.done.set()
+
+    def failed(self, recipient: str, error: str) -> None:
+        waiter = self.waiters.get(recipient)
+        if waiter is not None and not waiter.done.is_set():
+            waiter.error = error
+            waiter.done.set()
+
+
+class Providers(Replies):
     """One aiohttp app answering the Bot API (/bot<token>/<method>) and Twilio's Messages.json,
     keyed by recipient: a Telegram chat id or a WhatsApp number."""
 
     def __init__(self) -> None:
-        self.waiters: dict[str, Waiter] = {}
-        self.counts: defaultdict[str, int] = defaultdict(int)
-        self.total = 0
+        super().__init__()
         self._ids = itertools.count(1)
         self.app = web.Application()
         self.app.router.add_route("*", "/bot{token}/{method}", self._telegram)
@@ -44,20 +74,6 @@ class Providers:
         if self._runner is not None:
             await self._runner.cleanup()
 
-    def expect(self, recipient: str, replies: int) -> Waiter:
-        waiter = Waiter(replies)
-        self.waiters[recipient] = waiter
-        return waiter
-
-    def _arrived(self, recipient: str) -> None:
-        self.total += 1
-        self.counts[recipient] += 1
-        waiter = self.waiters.get(recipient)
-        if waiter is not None:
-            waiter.received += 1
-            if waiter.received >= waiter.expected:
-                waiter.done.set()
-
     async def _telegram(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
         if method != "sendMessage":
@@ -67,7 +83,7 @@ class Providers:
             return web.json_response({"ok": True, "result": result})
         data = await request.post()
         chat = str(data["chat_id"])
-        self._arrived(chat)
+        self.arrived(chat)
         return web.json_response(
             {
                 "ok": True,
@@ -83,7 +99,7 @@ class Providers:
     async def _twilio(self, request: web.Request) -> web.Response:
         form = await request.post()
         to = str(form["To"])
-        self._arrived(to)
+        self.arrived(to)
         sid = request.match_info["sid"]
         message_sid = f"SM{next(self._ids):032x}"
         return web.json_response(
