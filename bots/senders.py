@@ -71,6 +71,9 @@ class ChannelSenders:
         self.urls = urls
         self._senders: dict[int, tuple[str, Sender]] = {}
         self._loaded: dict[int, tuple[float, BindingInfo | None]] = {}
+        # The fingerprint of the BindingInfo last loaded per binding, computed once per load
+        # (not per send: a batch sends hundreds of messages through one binding).
+        self._fingerprints: dict[int, tuple[BindingInfo, str]] = {}
         self._loading: dict[int, asyncio.Future[BindingInfo | None]] = {}
         self._lock = asyncio.Lock()
 
@@ -91,7 +94,12 @@ class ChannelSenders:
         binding = await self._binding(binding_id)
         if binding is None or not binding.enabled:
             raise PermanentFailure(f"channel binding {binding_id} is gone or switched off")
-        fingerprint = _fingerprint(binding)
+        known = self._fingerprints.get(binding_id)
+        if known is not None and known[0] is binding:
+            fingerprint = known[1]
+        else:
+            fingerprint = _fingerprint(binding)
+            self._fingerprints[binding_id] = (binding, fingerprint)
         async with self._lock:
             cached = self._senders.get(binding_id)
             if cached is not None and cached[0] == fingerprint:

@@ -12,6 +12,8 @@ out while connecting) carries `RequestNotSent` as its cause, so the sender can r
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 import aiohttp
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
@@ -67,7 +69,8 @@ class AiohttpRequest(BaseRequest):
         read = _seconds(read_timeout, self._read_timeout)
         connect = _seconds(connect_timeout, self._connect_timeout)
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect, sock_read=read)
-        body: aiohttp.FormData | dict[str, str] | None = None
+        body: aiohttp.FormData | bytes | None = None
+        headers = {"User-Agent": self.USER_AGENT}
         if request_data is not None and request_data.contains_files:
             form = aiohttp.FormData()
             for name, value in request_data.json_parameters.items():
@@ -77,10 +80,13 @@ class AiohttpRequest(BaseRequest):
                 form.add_field(name, content, filename=filename, content_type=mime)
             body = form
         elif request_data is not None:
-            body = request_data.json_parameters
+            # Encoded here rather than through aiohttp's FormData, which builds a multipart
+            # writer (and a random boundary) for every request only to urlencode a dict.
+            body = urlencode(request_data.json_parameters).encode()
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
         try:
             async with self._session.request(
-                method, url, data=body, timeout=timeout, headers={"User-Agent": self.USER_AGENT}
+                method, url, data=body, timeout=timeout, headers=headers
             ) as response:
                 return response.status, await response.read()
         except aiohttp.ClientConnectorError as exc:

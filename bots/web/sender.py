@@ -13,6 +13,7 @@ not lost), and opt-out, quiet hours and the daily cap apply as on every channel.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 
 from bots.web import frames
@@ -60,16 +61,28 @@ class WithWebSender:
         self.inner = inner
         self.web = web
         self.db = db
-        self._channels: dict[int, str | None] = {}
+        self._channels: dict[int, asyncio.Future[str | None]] = {}
 
     async def for_binding(self, binding_id: int) -> Sender:
-        if binding_id not in self._channels:
-            async with self.db.sessions() as session:
-                binding = await session.get(ChannelBinding, binding_id)
-                self._channels[binding_id] = binding.channel if binding is not None else None
-        if self._channels[binding_id] == Channel.WEB.value:
+        # One lookup per binding, however many sends ask at once (a delivery batch starts
+        # dozens together); a failed lookup is forgotten so the next send tries again.
+        channel = self._channels.get(binding_id)
+        if channel is None:
+            channel = asyncio.ensure_future(self._channel(binding_id))
+            self._channels[binding_id] = channel
+        try:
+            value = await asyncio.shield(channel)
+        except Exception:
+            self._channels.pop(binding_id, None)
+            raise
+        if value == Channel.WEB.value:
             return self.web
         return await self.inner.for_binding(binding_id)
+
+    async def _channel(self, binding_id: int) -> str | None:
+        async with self.db.sessions() as session:
+            binding = await session.get(ChannelBinding, binding_id)
+            return binding.channel if binding is not None else None
 
     async def close(self) -> None:
         close = getattr(self.inner, "close", None)

@@ -13,10 +13,16 @@ from config.cli.base import AppContext, fail, pass_app
 @click.command("worker")
 @click.option("--burst", is_flag=True, help="Exit once the queue is empty (tests, cron).")
 @click.option("--name", help="Worker name shown in RQ (default: host and pid).")
+@click.option(
+    "--fork",
+    is_flag=True,
+    help="Run each job in a fork of the worker (RQ's default Worker) instead of on the worker's "
+    "resident event loop: slower, but a job cannot leave anything behind in the worker.",
+)
 @pass_app
-def worker(app: AppContext, burst: bool, name: str | None) -> None:
-    """Run an RQ worker for coachbot's jobs (delivery, due work, recovery). Needs Redis; in
-    embedded mode `coachbot serve` runs jobs itself."""
+def worker(app: AppContext, burst: bool, name: str | None, fork: bool) -> None:
+    """Run an RQ worker for coachbot's jobs (delivery, due work, recovery, indexing). Needs
+    Redis; in embedded mode `coachbot serve` runs jobs itself."""
     settings = app.start(migrate=False)
     if not settings.redis_url:
         raise fail(
@@ -24,16 +30,25 @@ def worker(app: AppContext, burst: bool, name: str | None) -> None:
             "`coachbot serve` runs the jobs itself"
         )
     from redis import Redis
-    from rq import Queue, Worker
+    from rq import Queue, SimpleWorker, Worker
     from rq.serializers import JSONSerializer
 
-    from config.jobs import QUEUE_NAME, preload
+    from config.jobs import QUEUE_NAME, preload, start_resident, stop_resident
 
     preload()
     connection = Redis.from_url(settings.redis_url, socket_timeout=30, socket_connect_timeout=5)
     queue = Queue(QUEUE_NAME, connection=connection, serializer=JSONSerializer)
-    rq_worker = Worker([queue], connection=connection, serializer=JSONSerializer, name=name)
-    rq_worker.work(burst=burst, logging_level=settings.log_level, with_scheduler=False)
+    # SimpleWorker runs jobs in this process, on the resident loop (config.jobs.Resident).
+    worker_class = Worker if fork else SimpleWorker
+    if not fork:
+        start_resident(settings)
+    try:
+        rq_worker = worker_class(
+            [queue], connection=connection, serializer=JSONSerializer, name=name
+        )
+        rq_worker.work(burst=burst, logging_level=settings.log_level, with_scheduler=False)
+    finally:
+        stop_resident()
 
 
 @click.command("scheduler")
