@@ -48,6 +48,7 @@ def hub_services(
         answerer=answerer,
         channels=Connector(settings, db),
         spawn=spawn,
+        engine=engine,
         max_upload_bytes=int(settings.max_upload_mb * 1_000_000),
     )
 

@@ -41,8 +41,9 @@ def _labels(labels: Sequence[str], step_x: float) -> list[str]:
     widest = max(len(label) for label in labels) * 6 + 10
     every = max(1, math.ceil(len(labels) * widest / (W - LEFT - RIGHT)))
     out = []
+    last = len(labels) - 1
     for i, label in enumerate(labels):
-        if i % every == 0 or i == len(labels) - 1:
+        if (last - i) % every == 0:  # counted back from the last label (today), never crowding it
             x = LEFT + step_x * (i + 0.5)
             y = H - BOTTOM + 16
             out.append(f'<text x="{x:.1f}" y="{y}" text-anchor="middle">{escape(label)}</text>')
@@ -59,9 +60,11 @@ def _table(
         + "</tr>"
         for i, label in enumerate(labels)
     )
+    # The wrapper hides it: a table's own box grows to its rows whatever its height says, and
+    # would lengthen the page.
     return (
-        f'<table class="visually-hidden"><caption>{escape(caption)}</caption>'
-        f"<tr><th></th>{head}</tr>{rows}</table>"
+        f'<div class="visually-hidden"><table><caption>{escape(caption)}</caption>'
+        f"<tr><th></th>{head}</tr>{rows}</table></div>"
     )
 
 

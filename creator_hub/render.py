@@ -15,6 +15,7 @@ from creator_hub.sessions import Signed
 NAV = [
     ("overview", "Overview", "/hub/"),
     ("knowledge", "Knowledge", "/hub/knowledge"),
+    ("try", "Try your bot", "/hub/try"),
     ("programs", "Programs", "/hub/programs"),
     ("channels", "Channels", "/hub/channels"),
     ("audience", "Audience", "/hub/audience"),

@@ -1,7 +1,8 @@
 """What the hub needs from the rest of the system, handed in by the composition root
 (config.web): the database and clock, the knowledge base (opened on first use), the answerer for
 "test a question", the channel connector (Telegram, WhatsApp and widget set-up live in `bots`
-and `config`, which the hub may not import), and a way to run work after a response."""
+and `config`, which the hub may not import), a way to run work after a response, and the
+engine's turn pipeline ("Try your bot" talks to the coach's bot through it)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from engine.models import Creator
 
 if TYPE_CHECKING:
     from engine.answering import KnowledgeAnswerer
+    from engine.pipeline import Engine
     from knowledge.service import KnowledgeService
 
 
@@ -59,6 +61,7 @@ class HubServices:
     answerer: Callable[[KnowledgeService], KnowledgeAnswerer]
     channels: ChannelConnector
     spawn: Spawn
+    engine: Engine  # the turn pipeline, for "Try your bot"
     max_upload_bytes: int = 25_000_000
 
     @property

@@ -45,6 +45,19 @@ def _list(key: str, item: str) -> dict[str, Any]:
 
 ID = {"type": "integer", "minimum": 1}
 TEXT = {"type": "string", "minLength": 1}
+# A whole program in the format of docs/programs.md: the example the document shows, and what a
+# generated test publishes first (so the publishing path runs, not only its refusals).
+PROGRAM_SOURCE = {
+    **TEXT,
+    "description": "The program's YAML (docs/programs.md)",
+    "examples": [
+        "version: 1\nslug: first-steps\ntitle: First steps\nsteps:\n"
+        "  - message: Welcome! One small step a day.\n"
+        "  - id: mood\n    kind: checkin\n    text: How do you feel today, from 1 to 10?\n"
+        "    metric: mood\n"
+        "  - end: That's all for now.\n"
+    ],
+}
 
 
 def _id_param(name: str) -> dict[str, Any]:
@@ -230,7 +243,7 @@ def document(public_url: str) -> dict[str, Any]:
             "post": {
                 "summary": "Publish a program (YAML source) as its next version",
                 "operationId": "publishProgram",
-                "requestBody": _body({"source": TEXT}, ["source"]),
+                "requestBody": _body({"source": PROGRAM_SOURCE}, ["source"]),
                 "responses": {
                     **_ok("Unchanged", {"type": "object"}),
                     "201": {"description": "Published"},
@@ -242,7 +255,7 @@ def document(public_url: str) -> dict[str, Any]:
             "post": {
                 "summary": "Validate a program without publishing",
                 "operationId": "validateProgram",
-                "requestBody": _body({"source": TEXT}, ["source"]),
+                "requestBody": _body({"source": PROGRAM_SOURCE}, ["source"]),
                 "responses": _ok(
                     "Result",
                     {

@@ -10,6 +10,7 @@ AREAS = (
     "auth",
     "overview",
     "knowledge",
+    "trybot",
     "programs",
     "channels",
     "settings",

@@ -104,7 +104,8 @@ async def upload(request: web.Request) -> web.StreamResponse:
         services.spawn(index_later(service, queued), f"index documents {queued}")
     parts = []
     if queued:
-        parts.append(f"{len(queued)} file(s) queued for indexing")
+        # Says what happened, not a state that goes stale: the list below shows the indexing.
+        parts.append(f"Uploaded {len(queued)} file(s): the list below shows their indexing")
     if unchanged:
         parts.append(f"{unchanged} unchanged")
     message = "; ".join(parts) or "No file was stored"

@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 from creator_hub.app import hub
 from creator_hub.context import creator_id
 from creator_hub.render import page
+from creator_hub.routes.trybot import tester_contact
 from engine import audience
 from engine.models import ChannelBinding, Contact
 from knowledge.models import Document
@@ -36,9 +37,11 @@ async def show(request: web.Request) -> web.Response:
             ),
         }
         flagged = await audience.flagged(session, cid)
+        tried = await tester_contact(session, request) is not None
     steps = [
         ("Upload your material", "/hub/knowledge", stats["documents"] > 0),
         ("Create and publish a program", "/hub/programs", stats["programs"] > 0),
+        ("Try your bot", "/hub/try", tried),
         (
             "Connect a channel (Telegram, WhatsApp or your website)",
             "/hub/channels",

@@ -30,6 +30,7 @@ from engine.channel_bindings import (
 from engine.clock import ManualClock
 from engine.db import Database
 from engine.models import Creator
+from engine.pipeline import Engine
 from engine.secrets import SecretBox
 from engine.types import Channel
 from knowledge.service import KnowledgeService
@@ -185,6 +186,7 @@ async def hub(db: Database, clock: ManualClock, tmp_path: Path) -> AsyncIterator
         answerer=lambda s: KnowledgeAnswerer(s),
         channels=FakeConnector(db),
         spawn=tasks.spawn,
+        engine=Engine(db, clock=clock, answerer=KnowledgeAnswerer(service)),
         max_upload_bytes=2_000_000,
     )
     app = web.Application()

@@ -82,6 +82,15 @@ async def test_sixth_rapid_failed_sign_in_is_refused(
         page = await browser.post("/hub/login", {"email": "maya@example.com", "password": PASSWORD})
         assert page.status == 429
         assert "locked" in page.body_text
+        # The lock is the account's, not the browser's: a fresh one is refused as well.
+        other = await signed_out(hub)
+        try:
+            page = await other.post(
+                "/hub/login", {"email": "maya@example.com", "password": PASSWORD}
+            )
+            assert page.status == 429
+        finally:
+            await other.client.close()
         clock.advance(timedelta(minutes=16))
         page = await browser.post("/hub/login", {"email": "Maya@Example.com", "password": PASSWORD})
         assert page.status == 303

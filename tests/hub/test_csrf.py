@@ -1,7 +1,10 @@
 """CSRF on every state-changing route of the hub, walked from the router: signed in, a request
 without the token, with another session's token, or from a foreign Origin is refused (403) and
-changes nothing; signed out, the sign-in forms need their double-submit cookie's token. Every
-page carries the CSP and the other security headers, errors included."""
+changes nothing; signed out, the sign-in forms need their double-submit cookie's token. The API's
+state-changing calls, walked from its router too, take no session cookie at all (only the
+`Authorization` header, which another site cannot make a browser send), so a signed-in
+browser's cookie gets 401 there. Every page carries the CSP and the other security headers,
+errors included."""
 
 from __future__ import annotations
 
@@ -12,31 +15,15 @@ from engine.clock import ManualClock
 from tests.hub.conftest import PASSWORD, Browser, Hub, creator_of, sign_up
 from tests.hub.test_accounts import signed_out
 from tests.hub.test_isolation import FORM, fill
-from tests.hub.world import populate
-
-TABLES = (
-    "hub_accounts",
-    "hub_sessions",
-    "hub_tokens",
-    "hub_api_keys",
-    "kb_documents",
-    "programs",
-    "program_versions",
-    "channel_bindings",
-    "contacts",
-    "conversations",
-    "messages",
-    "outbox",
-    "contact_tags",
-    "hub_broadcasts",
-    "creators",
-)
+from tests.hub.world import populate, schema
 
 
 async def counts(hub: Hub) -> dict[str, object]:
+    """Rows in every table of the schema, and a few values a refused request could change."""
     out: dict[str, object] = {}
+    tables = await schema(hub.services.db)
     async with hub.services.db.sessions() as session:
-        for table in TABLES:
+        for table in tables:
             out[table] = await session.scalar(text(f"SELECT count(*) FROM {table}"))  # noqa: S608
         out["handoff"] = await session.scalar(
             text("SELECT count(*) FROM conversations WHERE handoff_active")
@@ -90,6 +77,21 @@ async def test_every_state_changing_route_needs_the_token(
                 assert "Content-Security-Policy" in response.headers
             walked += 1
         assert walked >= 25
+        api_walked = 0
+        for route in hub.api_app.router.routes():
+            if route.method in ("GET", "HEAD", "OPTIONS"):
+                continue
+            path = fill(route.resource.canonical if route.resource else "", w, 1)
+            for headers in ({}, {"Origin": "https://evil.example"}):
+                refused = await maya.client.request(
+                    route.method,
+                    path,
+                    json={"contact_id": w.contact_id, "program": w.program_slug, "text": "hi"},
+                    headers={"X-CSRF-Token": maya.csrf, **headers},
+                )
+                assert refused.status == 401, (route.method, path, refused.status)
+            api_walked += 1
+        assert api_walked >= 8
         assert await counts(hub) == before
         # …and the same requests with the right token do work (the walk is not vacuous).
         ok = await maya.post(f"/hub/audience/{w.contact_id}/tags", {"tags": "vip"})

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from creator_hub.models import Broadcast
 from engine.answering import KnowledgeAnswerer
 from engine.clock import ManualClock
-from engine.models import ChannelBinding, Conversation, Creator, Message, Outbox
+from engine.models import ChannelBinding, ChannelIdentity, Conversation, Creator, Message, Outbox
 from engine.pipeline import Engine
 from knowledge.service import KnowledgeService
 from tests.hub.conftest import Browser, Hub, creator_of
@@ -30,6 +30,8 @@ async def test_every_page_renders(hub: Hub, maya: Browser, clock: ManualClock) -
         "/hub/",
         "/hub/knowledge",
         "/hub/knowledge/documents",
+        "/hub/try",
+        "/hub/try/transcript",
         "/hub/programs",
         "/hub/programs/new",
         "/hub/programs/new?example=sleep-reset",
@@ -51,6 +53,79 @@ async def test_every_page_renders(hub: Hub, maya: Browser, clock: ManualClock) -
         # No inline script or handler anywhere (the CSP would block them).
         assert not re.search(r"<script>|\son[a-z]+=", page.body_text), path
         assert "style=" not in page.body_text, path
+
+
+TRY_PROGRAM = """\
+version: 1
+slug: try-me
+title: Try me
+steps:
+  - id: ready
+    question: Ready for a tip?
+    answer: yes_no
+  - id: later
+    wait: 2 hours
+  - end: "Tip: keep a fixed wake-up time."
+"""
+
+
+async def test_try_your_bot(hub: Hub, maya: Browser, clock: ManualClock) -> None:
+    """The coach talks to their own bot in the hub, through the real pipeline, as `coachbot
+    chat` does: commands, answers from the material with citations, a program joined and run
+    (buttons, /skipwait over a wait), and the coach in Audience like any coachee."""
+    w = await world_of(hub, clock)
+    tried = re.compile(r'href="/hub/try">Try your bot</a> <span class="badge ok">done')
+    assert not tried.search((await maya.get("/hub/")).body_text)
+    page = await maya.get("/hub/try")
+    assert "Nothing said yet" in page.body_text
+    assert 'href="/hub/try" aria-current="page"' in page.body_text
+    await maya.follow("/hub/programs/publish", {"source": TRY_PROGRAM})
+    page = await maya.follow("/hub/try", {"text": "/help"})
+    assert "/programs" in page.body_text
+    assert "/join" in page.body_text
+    page = await maya.follow("/hub/try", {"text": "Should I keep a fixed wake-up time every day?"})
+    assert "Keep a fixed wake-up time every day" in page.body_text
+    assert "Sources:" in page.body_text
+    page = await maya.follow("/hub/try", {"text": "/programs"})
+    assert "try-me" in page.body_text
+    assert w.program_slug in page.body_text
+    page = await maya.follow("/hub/try", {"text": "/join try-me"})
+    assert "Ready for a tip?" in page.body_text
+    buttons = re.findall(r'name="choice" value="([^"]+)"', page.body_text)
+    assert len(buttons) == 2  # Yes and No, as buttons
+    # A button, sent the way htmx does: the chat comes back as a fragment with a fresh form.
+    response = await maya.client.post(
+        "/hub/try",
+        data={"csrf": maya.csrf, "choice": buttons[0], "text": "Yes"},
+        headers={"HX-Request": "true"},
+    )
+    fragment = await response.text()
+    assert response.status == 200
+    assert 'id="try-log"' in fragment
+    assert "<html" not in fragment
+    assert 'name="choice"' not in fragment  # answered: no buttons left
+    page = await maya.follow("/hub/try", {"text": "/skipwait"})
+    assert "Tip: keep a fixed wake-up time." in page.body_text
+    # An empty line says nothing.
+    empty = await maya.follow("/hub/try", {"text": "   "})
+    assert "Type something" in empty.body_text
+    # The coach is a coachee of their own bot, on the terminal channel.
+    audience = await maya.get("/hub/audience")
+    assert "Maya Brooks" in audience.body_text
+    assert tried.search((await maya.get("/hub/")).body_text)
+    async with hub.services.db.sessions() as session:
+        coach = select(ChannelIdentity.contact_id).where(
+            ChannelIdentity.external_user_id.startswith("hub:")
+        )
+        statuses = (
+            await session.scalars(
+                select(Message.status).where(
+                    Message.direction == "out", Message.contact_id.in_(coach)
+                )
+            )
+        ).all()
+    assert statuses
+    assert set(statuses) == {"sent"}  # shown on the page is delivered
 
 
 async def test_upload_index_and_test_a_question(hub: Hub, maya: Browser) -> None:

@@ -1,13 +1,19 @@
 """A populated workspace for route tests: material, a published program with someone in it, a
-conversation (with a crisis flag, a check-in and a failed nudge), a channel, an API key."""
+conversation (with a crisis flag, a check-in and a failed nudge), a channel, an API key. And what
+a workspace owns, read from the live schema: every row that reaches the workspace's creator row
+through foreign keys, in every table, so a table added later is covered without a list to edit."""
 
 from __future__ import annotations
 
+import hashlib
 import itertools
+import json
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import inspect, select, text
+from sqlalchemy.engine import Connection
 
 from creator_hub.apikeys import create_key
 from engine.bindings import terminal_binding
@@ -118,3 +124,92 @@ async def populate(
     return World(
         creator, contact_id, document_id, slug, enrollment_id, outbox_id, binding_id, raw, key_id
     )
+
+
+# Tables that belong to no workspace. A new table must reach `creators` through its foreign keys
+# (or be named here), so the isolation walk can tell whose its rows are.
+GLOBAL_TABLES = frozenset({"alembic_version"})
+# Accounts are people, not workspace data: an account is a workspace's through its membership.
+MEMBERS = ("hub_accounts", "id", "hub_memberships", "account_id")
+
+ForeignKeys = dict[str, list[tuple[tuple[str, ...], str, tuple[str, ...]]]]
+
+
+def _read_schema(connection: Connection) -> ForeignKeys:
+    found = inspect(connection)
+    return {
+        table: [
+            (tuple(fk["constrained_columns"]), fk["referred_table"], tuple(fk["referred_columns"]))
+            for fk in found.get_foreign_keys(table)
+        ]
+        for table in found.get_table_names()
+    }
+
+
+async def schema(db: Database) -> ForeignKeys:
+    """Every table of the live database, with its foreign keys."""
+    async with db.sessions() as session:
+        connection = await session.connection()
+        return await connection.run_sync(_read_schema)
+
+
+async def all_rows(db: Database, tables: ForeignKeys) -> dict[str, list[dict[str, Any]]]:
+    async with db.sessions() as session:
+        return {
+            table: [
+                dict(row)
+                for row in (await session.execute(text(f"SELECT * FROM {table}")))  # noqa: S608
+                .mappings()
+                .all()
+            ]
+            for table in tables
+        }
+
+
+async def owned_rows(db: Database, creator_id: int) -> dict[str, list[dict[str, Any]]]:
+    """Every row, in every table, that belongs to the workspace: the creator row itself, and
+    each row with a foreign key to a row it owns (followed until nothing changes)."""
+    tables = await schema(db)
+    rows = await all_rows(db, tables)
+    account_table, account_key, member_table, member_key = MEMBERS
+    orphans = {
+        t
+        for t, fks in tables.items()
+        if not fks and t not in GLOBAL_TABLES | {"creators", account_table}
+    }
+    assert not orphans, f"tables with no way to tell their workspace: {sorted(orphans)}"
+    owned: dict[str, set[int]] = {t: set() for t in tables}
+    owned["creators"] = {i for i, r in enumerate(rows["creators"]) if r["id"] == creator_id}
+    changed = True
+    while changed:
+        changed = False
+        keys = {
+            (t, cols): {tuple(rows[t][i][c] for c in cols) for i in owned[t]}
+            for t, cols in {(r, rc) for fks in tables.values() for _, r, rc in fks}
+        }
+        members = {(rows[member_table][i][member_key],) for i in owned[member_table]}
+        for table, fks in tables.items():
+            for i, row in enumerate(rows[table]):
+                if i in owned[table]:
+                    continue
+                hit = any(
+                    tuple(row[c] for c in cols) in keys[(referred, ref_cols)]
+                    for cols, referred, ref_cols in fks
+                ) or (table == account_table and (row[account_key],) in members)
+                if hit:
+                    owned[table].add(i)
+                    changed = True
+    return {t: [rows[t][i] for i in sorted(owned[t])] for t in tables if owned[t]}
+
+
+async def digest(db: Database, creator_id: int, ignore: frozenset[str] = frozenset()) -> str:
+    """A digest of everything the workspace owns, every column (but those in `ignore`)."""
+    owned = await owned_rows(db, creator_id)
+    parts = {
+        table: sorted(
+            json.dumps({k: str(v) for k, v in row.items() if k not in ignore}, sort_keys=True)
+            for row in table_rows
+        )
+        for table, table_rows in sorted(owned.items())
+    }
+    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
