@@ -146,6 +146,50 @@ async def enqueue_stored(
     return ids
 
 
+# Channels whose replies a `serve` process sends after the turn has committed (webhooks answer
+# their provider first; the widget pushes to the socket): a crash in between leaves the reply
+# stored and unsent. The terminal shows replies in the turn itself.
+SENT_AFTER_THE_TURN = ("telegram", "whatsapp", "web")
+
+
+async def adopt_stranded_replies(
+    session: AsyncSession, now: datetime, older_than: timedelta, limit: int
+) -> list[int]:
+    """Replies a turn stored that were never sent nor handed to the outbox: the `serve` process
+    died between the turn's commit and the send (or while sending). They get outbox rows now
+    (kind `reply`, keys `reply:<message id>`, so two schedulers adopting at once add one row),
+    marked ambiguous: the send may have left before the process died. Returns the new ids."""
+    stranded = (
+        select(Message.id, Message.contact_id)
+        .where(
+            Message.direction == "out",
+            Message.status == "pending",
+            Message.reply_to_id.is_not(None),
+            Message.channel.in_(SENT_AFTER_THE_TURN),
+            Message.created_at < now - older_than,
+            ~select(Outbox.id).where(Outbox.message_id == Message.id).exists(),
+        )
+        .order_by(Message.id)
+        .limit(limit)
+    )
+    by_contact: dict[int, list[int]] = {}
+    for message_id, contact_id in await session.execute(stranded):
+        by_contact.setdefault(contact_id, []).append(message_id)
+    adopted: list[int] = []
+    for contact_id, message_ids in by_contact.items():
+        contact = await session.get(Contact, contact_id)
+        if contact is not None:
+            adopted += await enqueue_stored(session, contact, message_ids, now, kind="reply")
+    if adopted:
+        await session.execute(
+            update(Outbox)
+            .where(Outbox.id.in_(adopted))
+            .values(ambiguous=True, reason="sender_lost")
+            .execution_options(synchronize_session=False)
+        )
+    return adopted
+
+
 async def queue_ready(session: AsyncSession, now: datetime, limit: int) -> list[int]:
     """Mark up to `limit` pending rows whose time has come as queued; returns their ids (the
     caller hands them to delivery jobs). Atomic like schedule claims."""

@@ -17,7 +17,8 @@ from engine.jobs import JobQueue, chunks
 
 log = logging.getLogger(__name__)
 
-RECEIPT_GRACE = timedelta(minutes=2)  # a turn takes seconds; two minutes means it died
+# A turn takes seconds; two minutes (or COACHBOT_REAP_AFTER, if shorter) means it died.
+RECEIPT_GRACE = timedelta(minutes=2)
 HOUSEKEEPING_EVERY = 30.0  # seconds between reaper runs
 RULES_EVERY = 300.0  # seconds between passes of the creators' re-engagement rules
 
@@ -42,6 +43,8 @@ class Scheduler:
         self.interval = interval
         self.reap_after = reap_after
         self.housekeeping_every = min(HOUSEKEEPING_EVERY, reap_after.total_seconds() / 3)
+        # An unanswered inbound is work a process claimed and never finished, like the rest.
+        self.receipt_grace = min(RECEIPT_GRACE, reap_after)
         self._last_housekeeping = 0.0
         self._last_rules = 0.0
 
@@ -76,7 +79,12 @@ class Scheduler:
             stats["requeued"], stats["resent_ambiguous"] = await outbox.reap(
                 session, now, self.reap_after, self.reap_after
             )
-            stuck = await claims.stuck(session, now, RECEIPT_GRACE, self.claim_limit)
+            stuck = await claims.stuck(session, now, self.receipt_grace, self.claim_limit)
+            stats["stranded_replies"] = len(
+                await outbox.adopt_stranded_replies(
+                    session, now, self.receipt_grace, self.claim_limit
+                )
+            )  # pending outbox rows now: the next tick hands them out
         for batch in chunks(stuck, self.batch_size):
             await self.queue.enqueue("recover_inbound", batch)
         stats["recovered_inbound"] = len(stuck)
@@ -87,7 +95,13 @@ class Scheduler:
             self._last_rules = time.monotonic()
         lost = {
             k: stats[k]
-            for k in ("released_work", "requeued", "resent_ambiguous", "recovered_inbound")
+            for k in (
+                "released_work",
+                "requeued",
+                "resent_ambiguous",
+                "recovered_inbound",
+                "stranded_replies",
+            )
             if stats[k]
         }
         if lost:

@@ -62,6 +62,9 @@ class Chat:
 
     async def send(self, text: str | None, **fields: object) -> Reply:
         self.last = await self.engine.handle(self.inbound(text, **fields))
+        if self.channel is not Channel.TERMINAL:  # as a webhook adapter does once it sent them
+            sent = [(m.message_id, None) for m in self.last.messages if m.message_id]
+            await self.engine.mark_sent_many(sent)
         return self.last
 
     async def say(self, text: str) -> list[str]:
