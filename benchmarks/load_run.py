@@ -44,6 +44,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -203,8 +204,35 @@ class Phase:
     seconds: float
     samples: list[Sample] = field(default_factory=list)
     errors: int = 0
+    overrun: int = 0  # closed loop: turns finished after the deadline (their CPU is counted)
     load: tuple[float, float] = (0.0, 0.0)  # 1-minute load average at start and end
     rate: float = 0.0  # the offered rate, for an open loop
+    meter: Meter | None = None
+    cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds per process group
+
+    async def begin(self) -> None:
+        self.load = (os.getloadavg()[0], 0.0)
+        if self.meter is not None:
+            self._cpu = await self.meter.snapshot()
+
+    async def end(self) -> None:
+        self.load = (self.load[0], os.getloadavg()[0])
+        if self.meter is not None:
+            self.cpu = self.meter.delta(self._cpu, await self.meter.snapshot())
+
+    def cpu_line(self) -> str:
+        """CPU milliseconds per turn, per process group."""
+        if not self.cpu or not self.turns:
+            return ""
+        turns = self.turns + self.overrun
+        cpu = {name: seconds for name, seconds in self.cpu.items() if name != "transactions"}
+        parts = [f"{name} {seconds * 1000 / turns:.1f}" for name, seconds in cpu.items()]
+        total = sum(cpu.values()) * 1000 / turns
+        transactions = self.cpu.get("transactions", 0.0) / turns
+        return (
+            f"    CPU ms per turn: {', '.join(parts)}; total {total:.1f}; "
+            f"PostgreSQL transactions per turn {transactions:.1f}"
+        )
 
     @property
     def turns(self) -> int:
@@ -222,6 +250,54 @@ class Phase:
         if not values:
             return (float("nan"),) * 3
         return percentile(values, 50), percentile(values, 95), percentile(values, 99)
+
+
+class Meter:
+    """CPU time (user + system, from /proc) of the run's processes, grouped, and of the
+    PostgreSQL backends connected to the run's database."""
+
+    def __init__(self, groups: dict[str, list[int]], database_url: str) -> None:
+        self.groups = groups
+        self.database_url = database_url
+        self.tick = os.sysconf("SC_CLK_TCK")
+
+    def _cpu(self, pid: int) -> float:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            return 0.0
+        # utime, stime, and cutime, cstime: a worker's forked jobs, once reaped
+        return sum(int(f) for f in fields[11:15]) / self.tick
+
+    async def snapshot(self) -> dict[str, dict[int, float]]:
+        import asyncpg
+
+        connection = await asyncpg.connect(self.database_url)
+        try:
+            rows = await connection.fetch(
+                "SELECT pid FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+            # Transactions of the run's database (this snapshot's own read-only one included).
+            transactions = await connection.fetchval(
+                "SELECT xact_commit + xact_rollback FROM pg_stat_database "
+                "WHERE datname = current_database()"
+            )
+        finally:
+            await connection.close()
+        groups = {**self.groups, "postgres": [int(r["pid"]) for r in rows]}
+        cpu = {name: {pid: self._cpu(pid) for pid in pids} for name, pids in groups.items()}
+        cpu["transactions"] = {0: float(transactions)}
+        return cpu
+
+    @staticmethod
+    def delta(
+        before: dict[str, dict[int, float]], after: dict[str, dict[int, float]]
+    ) -> dict[str, float]:
+        return {
+            name: sum(cpu - before.get(name, {}).get(pid, 0.0) for pid, cpu in pids.items())
+            for name, pids in after.items()
+        }
 
 
 class TurnError(Exception):
@@ -348,8 +424,8 @@ async def closed_loop(
     traffic: Traffic, coachees: list[Coachee], line: Line, replies: int, phase: Phase
 ) -> Phase:
     """Every coachee answers as soon as the previous turn's replies have arrived."""
+    await phase.begin()
     deadline = time.perf_counter() + phase.seconds
-    phase.load = (os.getloadavg()[0], 0.0)
 
     async def run(coachee: Coachee) -> None:
         while time.perf_counter() < deadline and phase.turns < MAX_TURNS_PER_PHASE:
@@ -362,11 +438,13 @@ async def closed_loop(
                 continue
             if time.perf_counter() <= deadline:
                 phase.samples.append(Sample(coachee.kind, latency))
+            else:
+                phase.overrun += 1
 
     started = time.perf_counter()
     await asyncio.gather(*(run(c) for c in coachees))
     phase.seconds = min(phase.seconds, time.perf_counter() - started)
-    phase.load = (phase.load[0], os.getloadavg()[0])
+    await phase.end()
     return phase
 
 
@@ -378,7 +456,7 @@ async def open_loop(
     for coachee in coachees:
         idle.put_nowait(coachee)
     tasks: set[asyncio.Task[None]] = set()
-    phase.load = (os.getloadavg()[0], 0.0)
+    await phase.begin()
 
     async def turn(coachee: Coachee) -> None:
         try:
@@ -399,7 +477,7 @@ async def open_loop(
         tasks.add(task)
         task.add_done_callback(tasks.discard)
     await asyncio.gather(*tasks)
-    phase.load = (phase.load[0], os.getloadavg()[0])
+    await phase.end()
     return phase
 
 
@@ -595,19 +673,36 @@ async def measure(
         base = args.coachees + 1000
         askers = [Coachee(base + i, KINDS[i % 3]) for i in range(args.questioners)]
         visitors = [c for c in coachees + askers if c.kind == "web"]
-        await gather_limited([lambda c=c: traffic.connect(c) for c in visitors], 50)
-        await gather_limited([lambda c=c: traffic.say(c, "/join daily", 1) for c in coachees], 50)
+        await gather_limited([partial(traffic.connect, c) for c in visitors], 50)
+        await gather_limited([partial(traffic.say, c, "/join daily", 1) for c in coachees], 50)
 
         def answer(_: Coachee) -> str:
             return str(random.randint(1, 10))
 
+        procs = stack.processes
+        meter = Meter(
+            {
+                "serve": [p.pid for n, p in procs.items() if n.startswith("serve")],
+                "worker": [p.pid for n, p in procs.items() if n.startswith("worker")],
+                "scheduler": [procs["scheduler"].pid],
+                "redis": [procs["redis"].pid],
+                "chroma": [procs["chroma"].pid],
+                "generator": [os.getpid()],  # the client, the fake providers, the widget sockets
+            },
+            stack.url,
+        )
+        # Unmeasured: every process's first sends import their client libraries.
+        await closed_loop(traffic, coachees, answer, 2, Phase("warm-up", min(5.0, args.seconds)))
         print("program steps: closed loop", flush=True)
-        program = await closed_loop(traffic, coachees, answer, 2, Phase("program", args.seconds))
+        program = await closed_loop(
+            traffic, coachees, answer, 2, Phase("program", args.seconds, meter=meter)
+        )
         program_half = await open_loop(
             traffic, coachees, answer, 2,
-            Phase("program half", args.seconds, rate=program.per_second / 2),
+            Phase("program half", args.seconds, rate=program.per_second / 2, meter=meter),
         )  # fmt: skip
         print(f"program steps: {program.per_second:.0f}/s", flush=True)
+        memory_before = rss_mb({name: p.pid for name, p in stack.processes.items()})
 
         asked = questions()
         random.shuffle(asked)
@@ -620,13 +715,14 @@ async def measure(
         # ONNX into the shared data dir): one at a time, unmeasured, with a long timeout.
         for asker in askers[: 2 * args.serves * 3]:
             await traffic.say(asker, question(asker), 1, wait=300)
+        await closed_loop(traffic, askers, question, 1, Phase("warm-up", min(5.0, args.seconds)))
         print("knowledge questions: closed loop", flush=True)
         knowledge = await closed_loop(
-            traffic, askers, question, 1, Phase("knowledge", args.seconds)
+            traffic, askers, question, 1, Phase("knowledge", args.seconds, meter=meter)
         )
         knowledge_half = await open_loop(
             traffic, askers, question, 1,
-            Phase("knowledge half", args.seconds, rate=knowledge.per_second / 2),
+            Phase("knowledge half", args.seconds, rate=knowledge.per_second / 2, meter=meter),
         )  # fmt: skip
         memory = rss_mb({name: p.pid for name, p in stack.processes.items()})
         for coachee in coachees + askers:
@@ -639,7 +735,7 @@ async def measure(
         args,
         raw=(raw_before, raw_after),
         phases=(program, program_half, knowledge, knowledge_half),
-        memory=memory,
+        memory=(memory_before, memory),
         replies=(providers, traffic.widget),
         ingest_seconds=ingest_seconds,
     )
@@ -660,7 +756,7 @@ def summary(
     *,
     raw: tuple[float, float],
     phases: tuple[Phase, Phase, Phase, Phase],
-    memory: dict[str, float],
+    memory: tuple[dict[str, float], dict[str, float]],
     replies: tuple[Replies, Replies],
     ingest_seconds: float,
 ) -> None:
@@ -684,6 +780,7 @@ def summary(
         f"{program.kind_rate('whatsapp'):.1f}, web {program.kind_rate('web'):.1f}); "
         f"median {program.percentiles()[0]:.0f} ms; errors {program.errors}; load average "
         f"{program.load[0]:.1f} → {program.load[1]:.1f}",
+        program.cpu_line(),
         half_line(program_half),
         *kind_lines(program_half),
         "",
@@ -693,11 +790,14 @@ def summary(
         f"turns/s = 1/{raw_rate / max(knowledge.per_second, 1e-9):.0f} of raw; "
         f"median {knowledge.percentiles()[0]:.0f} ms; errors {knowledge.errors}; "
         f"load average {knowledge.load[0]:.1f} → {knowledge.load[1]:.1f}",
+        knowledge.cpu_line(),
         half_line(knowledge_half),
         *kind_lines(knowledge_half),
         "",
-        "memory (RSS MB, after the knowledge phase): "
-        + ", ".join(f"{name} {mb:,.0f}" for name, mb in memory.items()),
+        "memory (RSS MB) after the program phase: "
+        + ", ".join(f"{name} {mb:,.0f}" for name, mb in memory[0].items()),
+        "  after the knowledge phase (serves hold the embedding model): "
+        + ", ".join(f"{name} {mb:,.0f}" for name, mb in memory[1].items()),
         f"replies: {replies[0].total} at the fake providers, {replies[1].total} widget frames; "
         f"unexpected extra replies {replies[0].extra + replies[1].extra}",
     ]
