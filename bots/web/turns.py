@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from bots.http import Spawner
@@ -131,20 +132,20 @@ class WebTurns:
         try:
             with stream_to(tokens):
                 reply = await self.engine.process(receipt_id)
+            now = self.engine.clock.now()
+            # Stored as sent before they are published, all in one transaction: a tab that
+            # reconnects in between finds them in the history instead of missing them.
+            ids = [m.message_id for m in reply.messages if m.message_id is not None]
+            await self.engine.mark_sent_many([(i, provider_id(i)) for i in ids], now)
             for message in reply.messages:
-                shown.append(await self._deliver(binding_id, visitor, message, turn))
+                shown.append(await self._deliver(binding_id, visitor, message, turn, now))
         finally:  # typing stops once the replies are out: the browser knows the turn is over
             await publish(binding_id, visitor, {"type": "typing", "on": False})
         return shown
 
     async def _deliver(
-        self, binding_id: int, visitor: str, message: OutboundMessage, turn: str
+        self, binding_id: int, visitor: str, message: OutboundMessage, turn: str, now: datetime
     ) -> dict[str, Any]:
-        now = self.engine.clock.now()
-        if message.message_id is not None:
-            # Stored as sent before it is published: a tab that reconnects in between finds it
-            # in the history instead of missing it.
-            await self.engine.mark_sent(message.message_id, provider_id(message.message_id), now)
         frame = frames.message(message.message_id, "out", message.text, message.payload_json(), now)
         frame["turn"] = turn
         await self.publisher.publish(binding_id, visitor, {"type": "message", "message": frame})
