@@ -220,8 +220,9 @@ class Phase:
         if self.meter is not None:
             self.cpu = self.meter.delta(self._cpu, await self.meter.snapshot())
 
-    def cpu_line(self) -> str:
-        """CPU milliseconds per turn, per process group."""
+    def cpu_line(self, raw_ms: float) -> str:
+        """CPU milliseconds per turn, per process group, and the total's ratio to a raw
+        hello-world request's (server + client)."""
         if not self.cpu or not self.turns:
             return ""
         turns = self.turns + self.overrun
@@ -230,7 +231,8 @@ class Phase:
         total = sum(cpu.values()) * 1000 / turns
         transactions = self.cpu.get("transactions", 0.0) / turns
         return (
-            f"    CPU ms per turn: {', '.join(parts)}; total {total:.1f}; "
+            f"    CPU ms per turn: {', '.join(parts)}; total {total:.1f} "
+            f"= {total / raw_ms:.0f}× a raw request's; "
             f"PostgreSQL transactions per turn {transactions:.1f}"
         )
 
@@ -259,15 +261,6 @@ class Meter:
     def __init__(self, groups: dict[str, list[int]], database_url: str) -> None:
         self.groups = groups
         self.database_url = database_url
-        self.tick = os.sysconf("SC_CLK_TCK")
-
-    def _cpu(self, pid: int) -> float:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            return 0.0
-        # utime, stime, and cutime, cstime: a worker's forked jobs, once reaped
-        return sum(int(f) for f in fields[11:15]) / self.tick
 
     async def snapshot(self) -> dict[str, dict[int, float]]:
         import asyncpg
@@ -286,7 +279,7 @@ class Meter:
         finally:
             await connection.close()
         groups = {**self.groups, "postgres": [int(r["pid"]) for r in rows]}
-        cpu = {name: {pid: self._cpu(pid) for pid in pids} for name, pids in groups.items()}
+        cpu = {name: {pid: proc_cpu(pid) for pid in pids} for name, pids in groups.items()}
         cpu["transactions"] = {0: float(transactions)}
         return cpu
 
@@ -489,8 +482,25 @@ def note_error(exc: BaseException) -> None:
     ERRORS[key] = ERRORS.get(key, 0) + 1
 
 
-async def raw_baseline(seconds: float, concurrency: int) -> float:
-    """Requests/s of an aiohttp hello-world (its own process) driven by the same client."""
+@dataclass(frozen=True)
+class Raw:
+    rate: float  # requests/s
+    server_ms: float  # CPU ms per request of the hello-world process
+    client_ms: float  # CPU ms per request of this process (the same client as the turns')
+
+
+def proc_cpu(pid: int) -> float:
+    """CPU seconds of a process (user + system, and its reaped children's), from /proc."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+async def raw_baseline(seconds: float, concurrency: int) -> Raw:
+    """Requests/s of an aiohttp hello-world (its own process) driven by the same client, and
+    the CPU each request cost on both sides."""
     port = free_port()
     code = (
         "from aiohttp import web\n"
@@ -512,9 +522,14 @@ async def raw_baseline(seconds: float, concurrency: int) -> float:
                         await response.read()
                     count += 1
 
+            cpu = (proc_cpu(server.pid), proc_cpu(os.getpid()))
             started = time.perf_counter()
             await asyncio.gather(*(run() for _ in range(concurrency)))
-            return count / (time.perf_counter() - started)
+            elapsed = time.perf_counter() - started
+            server_cpu = proc_cpu(server.pid) - cpu[0]
+            client_cpu = proc_cpu(os.getpid()) - cpu[1]
+            n = max(count, 1)
+            return Raw(count / elapsed, server_cpu * 1000 / n, client_cpu * 1000 / n)
     finally:
         server.terminate()
         server.wait(10)
@@ -754,14 +769,15 @@ def cpu_model() -> str:
 def summary(
     args: argparse.Namespace,
     *,
-    raw: tuple[float, float],
+    raw: tuple[Raw, Raw],
     phases: tuple[Phase, Phase, Phase, Phase],
     memory: tuple[dict[str, float], dict[str, float]],
     replies: tuple[Replies, Replies],
     ingest_seconds: float,
 ) -> None:
     program, program_half, knowledge, knowledge_half = phases
-    raw_rate = sum(raw) / 2
+    raw_rate = (raw[0].rate + raw[1].rate) / 2
+    raw_cpu = (raw[0].server_ms + raw[1].server_ms + raw[0].client_ms + raw[1].client_ms) / 2
     now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
         f"python benchmarks/load_run.py --serves {args.serves} --workers {args.workers} "
@@ -770,7 +786,9 @@ def summary(
         f"processes: {args.serves} serve, {args.workers} worker, 1 scheduler, Redis, Chroma "
         "server, PostgreSQL, the fake providers and this client, all on this machine",
         f"raw aiohttp hello-world (1 process, same client, {min(args.coachees, 64)} concurrent): "
-        f"{raw[0]:,.0f} req/s before, {raw[1]:,.0f} after, mean {raw_rate:,.0f}",
+        f"{raw[0].rate:,.0f} req/s before, {raw[1].rate:,.0f} after, mean {raw_rate:,.0f}; "
+        f"CPU per request {raw[0].server_ms:.2f} + {raw[0].client_ms:.2f} ms (server + client) "
+        f"before, {raw[1].server_ms:.2f} + {raw[1].client_ms:.2f} after",
         "",
         f"program-step turns ({args.coachees} coachees: webhooks Telegram + WhatsApp, widget "
         "WebSocket, one third each; 1 inbound, 2 replies per turn)",
@@ -780,7 +798,7 @@ def summary(
         f"{program.kind_rate('whatsapp'):.1f}, web {program.kind_rate('web'):.1f}); "
         f"median {program.percentiles()[0]:.0f} ms; errors {program.errors}; load average "
         f"{program.load[0]:.1f} → {program.load[1]:.1f}",
-        program.cpu_line(),
+        program.cpu_line(raw_cpu),
         half_line(program_half),
         *kind_lines(program_half),
         "",
@@ -790,7 +808,7 @@ def summary(
         f"turns/s = 1/{raw_rate / max(knowledge.per_second, 1e-9):.0f} of raw; "
         f"median {knowledge.percentiles()[0]:.0f} ms; errors {knowledge.errors}; "
         f"load average {knowledge.load[0]:.1f} → {knowledge.load[1]:.1f}",
-        knowledge.cpu_line(),
+        knowledge.cpu_line(raw_cpu),
         half_line(knowledge_half),
         *kind_lines(knowledge_half),
         "",
