@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -35,6 +36,30 @@ from tests.scale.conftest import start_cluster
 
 pytestmark = pytest.mark.slow
 
+UPLOAD = """
+import asyncio, sys
+from config.jobs import RQQueue
+from config.settings import load_settings
+from config.wiring import build_database, build_knowledge
+from knowledge import jobs
+
+async def main():
+    settings = load_settings()
+    db = build_database(settings)
+    service = await asyncio.to_thread(build_knowledge, settings, db)
+    try:
+        queue = RQQueue(settings.redis_url)
+        data = sys.stdin.buffer.read()
+        document_id, unchanged = await jobs.submit(
+            service, queue, int(sys.argv[1]), sys.argv[2], data
+        )
+        print(document_id, unchanged)
+    finally:
+        service.close()
+        await db.dispose()
+
+asyncio.run(main())
+"""
 SLEEP_NOTE = (
     "# Sleep\n\nAim for seven to nine hours of sleep each night. Keep the same wake time every "
     "day, weekends included, and dim the lights an hour before bed."
@@ -88,13 +113,6 @@ async def until(
 def has(providers: Providers, who: str, needle: str, count: int = 1) -> Callable[[], bool]:
     """Whether `who` has received `count` messages containing `needle`."""
     return lambda: sum(needle in t for t in providers.texts(who)) >= count
-
-
-def close_http(store: Any) -> None:
-    """Close the HTTP connections of a Chroma client (VectorStore.close leaves them open)."""
-    session = getattr(getattr(store.client, "_server", None), "_session", None)
-    if session is not None:
-        session.close()
 
 
 def local_indexes(*directories: Path) -> list[Path]:
@@ -228,43 +246,39 @@ async def test_an_upload_is_indexed_by_a_worker_into_the_chroma_server_and_answe
     world: World,
     scale_database: str,
     chroma_url: str,
-    redis_server: OwnRedis,
-    tmp_path: Path,
 ) -> None:
-    from config.jobs import RQQueue
-    from config.settings import Settings
-    from config.wiring import build_knowledge
-    from knowledge import jobs
     from knowledge.models import Document
     from knowledge.store import collection_name
 
+    # An upload in scaled mode, in a process of its own as in a `serve` process: the bytes are
+    # stored as queued and the indexing job goes on the RQ queue.
+    upload = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", UPLOAD, str(world.creator_id), "sleep.md",
+        env=cluster.processes.env, stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    output, _ = await asyncio.wait_for(upload.communicate(SLEEP_NOTE.encode()), 120)
+    assert upload.returncode == 0, output.decode(errors="replace")
+    document_id, unchanged = output.decode().split()[-2:]
+    assert unchanged == "False"
     db = Database(scale_database)
-    settings = Settings(data_dir=tmp_path, database_url=scale_database, chroma_url=chroma_url)
-    service = await asyncio.to_thread(build_knowledge, settings, db)
     try:
-        # What an upload does in scaled mode: store the bytes as queued, queue the RQ job.
-        document_id, unchanged = await jobs.submit(
-            service, RQQueue(redis_server.url), world.creator_id, "sleep.md", SLEEP_NOTE.encode()
-        )
-        assert not unchanged
         deadline = time.monotonic() + 120
         while True:
             async with db.sessions() as session:
                 status = await session.scalar(
-                    select(Document.status).where(Document.id == document_id)
+                    select(Document.status).where(Document.id == int(document_id))
                 )
-            if status == "ready":
+            if status == "ready":  # a worker indexed it
                 break
             assert status in ("queued", "indexing"), status
             assert time.monotonic() < deadline, f"not indexed\n{cluster.logs()}"
             await asyncio.sleep(0.2)
     finally:
-        service.close()
-        close_http(service.store)
         await db.dispose()
     assert await vectors(chroma_url, collection_name(world.creator_id)) >= 1
     # nothing was written to a local index, by any process
-    assert not local_indexes(cluster.directory / "data", tmp_path)
+    assert not local_indexes(cluster.directory / "data")
 
     async with aiohttp.ClientSession() as session:
         hooks = Webhooks(session, cluster, world)
