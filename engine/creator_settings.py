@@ -1,15 +1,32 @@
-"""A creator's persona and delivery policies, changed and validated in one place (the hub and
-the REST API use it; `coachbot creator set` validates the same rules on its flags)."""
+"""A creator's persona and delivery policies, changed and validated in one place (the hub uses
+it; `coachbot creator set` validates the same rules on its flags, and its opt-out and opt-in
+words with `keyword_lists`)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import time
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from engine.creators import CreatorError, validate_timezone
+from engine.keywords import (
+    OPT_IN_WORDS,
+    OPT_OUT_WORDS,
+    KeywordError,
+    custom_words,
+    split_words,
+)
 from engine.models import Creator
+
+
+class FieldError(CreatorError):
+    """A setting that is not acceptable, with the form field it belongs to."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
 
 TEXT_LIMITS = {
     "bot_name": 100,
@@ -33,6 +50,23 @@ def _whole(name: str, value: str, low: int, high: int) -> int:
     if not value.isdigit() or not low <= int(value) <= high:
         raise CreatorError(f"{name}: a whole number from {low} to {high}")
     return int(value)
+
+
+def keyword_lists(
+    opt_out: str | Sequence[str], opt_in: str | Sequence[str] = ()
+) -> tuple[list[str], list[str]]:
+    """A creator's own opt-out and opt-in words (as typed: a text with one per line or between
+    commas, or a list) → the normalized lists to store. Raises CreatorError naming the word."""
+    out_words = split_words(opt_out) if isinstance(opt_out, str) else list(opt_out)
+    in_words = split_words(opt_in) if isinstance(opt_in, str) else list(opt_in)
+    try:
+        outs = custom_words(out_words, kind="opt-out", defaults=OPT_OUT_WORDS, others=OPT_IN_WORDS)
+        ins = custom_words(
+            in_words, kind="opt-in", defaults=OPT_IN_WORDS, others=OPT_OUT_WORDS | frozenset(outs)
+        )
+    except KeywordError as exc:
+        raise FieldError(exc.kind.replace("-", "_") + "_words", str(exc)) from None
+    return outs, ins
 
 
 def validated(fields: Mapping[str, str]) -> dict[str, object]:
@@ -65,6 +99,12 @@ def validated(fields: Mapping[str, str]) -> dict[str, object]:
     if "streak_reminder_at" in fields:
         raw = fields["streak_reminder_at"].strip()
         out["streak_reminder_at"] = _clock("streak reminder", raw) if raw else None
+    if "opt_out_words" in fields or "opt_in_words" in fields:
+        outs, ins = keyword_lists(fields.get("opt_out_words", ""), fields.get("opt_in_words", ""))
+        if "opt_out_words" in fields:
+            out["opt_out_words"] = outs
+        if "opt_in_words" in fields:
+            out["opt_in_words"] = ins
     return out
 
 

@@ -10,7 +10,7 @@ import logging
 
 from engine import metrics
 from engine.crisis import detect_crisis
-from engine.keywords import OPT_IN_WORDS, OPT_OUT_WORDS, keyword
+from engine.keywords import is_opt_in, is_opt_out
 from engine.persona import crisis_texts
 from engine.routing import Turn
 from engine.types import Reply
@@ -47,10 +47,13 @@ class CrisisRoute:
 
 
 class OptOutRoute:
+    """A message that is exactly an opt-out word: the defaults (STOP, UNSUBSCRIBE…, which
+    carriers and WhatsApp expect) or one of this creator's own words."""
+
     name = "opt_out"
 
     def check(self, turn: Turn) -> bool:
-        return 0 < len(turn.text) <= 20 and keyword(turn.text) in OPT_OUT_WORDS
+        return is_opt_out(turn.text, turn.creator.opt_out_words or ())
 
     async def handle(self, turn: Turn) -> Reply:
         if turn.contact.opted_out_at is None:
@@ -63,15 +66,14 @@ class OptOutRoute:
 
 
 class OptInRoute:
-    """START after STOP. A START from someone who never opted out is not ours to take."""
+    """START (or one of this creator's own opt-in words) after an opt-out. A START from someone
+    who never opted out is not ours to take."""
 
     name = "opt_in"
 
     def check(self, turn: Turn) -> bool:
-        return (
-            turn.contact.opted_out_at is not None
-            and 0 < len(turn.text) <= 20
-            and keyword(turn.text) in OPT_IN_WORDS
+        return turn.contact.opted_out_at is not None and is_opt_in(
+            turn.text, turn.creator.opt_in_words or ()
         )
 
     async def handle(self, turn: Turn) -> Reply:

@@ -16,6 +16,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -54,6 +55,12 @@ class Creator(Base):
     inactivity_days: Mapped[int | None] = mapped_column()
     inactivity_message: Mapped[str | None] = mapped_column(Text)
     streak_reminder_at: Mapped[str | None] = mapped_column(String(5))
+    # The creator's own opt-out and opt-in words, on top of the defaults (engine.keywords), stored
+    # normalized (`keyword()`); validated by engine.creator_settings.
+    opt_out_words: Mapped[list[str]] = mapped_column(
+        Json, default=list, server_default=text("'[]'")
+    )
+    opt_in_words: Mapped[list[str]] = mapped_column(Json, default=list, server_default=text("'[]'"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

@@ -97,6 +97,28 @@ def test_demo_program_runs_in_chat_and_each_reply_shows_once(tmp_path: Path) -> 
     assert transcript.count("what time does your alarm go off") == 1
 
 
+def test_creator_set_opt_out_words_then_chat(tmp_path: Path) -> None:
+    coachbot(tmp_path, "demo")
+    words = "pause coaching, Unsubscribe me!, STOP"
+    done = coachbot(tmp_path, "creator", "set", "demo", "--opt-out-words", words).stdout
+    assert "updated demo: opt_out_words" in done
+    bad = coachbot(
+        tmp_path, "creator", "set", "demo", "--opt-out-words", "resume", check=False
+    )  # a default opt-in word
+    assert bad.returncode == 1
+    assert "opt-out words: “resume” is already an opt-in word" in bad.stderr
+    clash = coachbot(
+        tmp_path, "creator", "set", "demo", "--opt-in-words", "pause coaching", check=False
+    )  # the creator's own opt-out word, as stored
+    assert clash.returncode == 1
+    assert "“pause coaching” is already an opt-out word" in clash.stderr
+    transcript = coachbot(
+        tmp_path, "chat", "--creator", "demo", "--as", "Sam",
+        stdin="Pause coaching!\n/quit\n",
+    ).stdout  # fmt: skip
+    assert "Coach Maya won't send you any more reminders or check-ins" in transcript
+
+
 def test_chat_choices_and_unknown_creator(tmp_path: Path) -> None:
     result = coachbot(tmp_path, "chat", "--creator", "nobody", stdin="/quit\n", check=False)
     assert result.returncode == 1

@@ -113,6 +113,17 @@ def list_(app: AppContext) -> None:
     metavar="HH:MM|off",
     help="Local time to remind a streak that is about to break, or off.",
 )
+@click.option(
+    "--opt-out-words",
+    metavar="WORDS",
+    help='Your own opt-out words, comma-separated, on top of STOP etc. (e.g. "pause coaching, '
+    'unsubscribe me"); "" clears them.',
+)
+@click.option(
+    "--opt-in-words",
+    metavar="WORDS",
+    help='Your own opt-in words, comma-separated, on top of START etc.; "" clears them.',
+)
 @pass_app
 def set_(app: AppContext, /, slug: str, **changes: str | int | None) -> None:
     """Change a creator's persona and delivery policies."""
@@ -131,6 +142,7 @@ def set_(app: AppContext, /, slug: str, **changes: str | int | None) -> None:
     app.start(quiet=True)
 
     async def work(db):  # type: ignore[no-untyped-def]
+        from engine.creator_settings import keyword_lists
         from engine.creators import CreatorError, get_creator, validate_timezone
 
         async with db.transaction() as session:
@@ -138,9 +150,17 @@ def set_(app: AppContext, /, slug: str, **changes: str | int | None) -> None:
                 creator = await get_creator(session, slug)
                 if "timezone" in updates:
                     validate_timezone(str(updates["timezone"]))
+                words: dict[str, object] = {}
+                if "opt_out_words" in updates or "opt_in_words" in updates:
+                    # Each list is checked against the other, given or as stored.
+                    outs, ins = keyword_lists(
+                        str(updates.get("opt_out_words", ",".join(creator.opt_out_words))),
+                        str(updates.get("opt_in_words", ",".join(creator.opt_in_words))),
+                    )
+                    words = {"opt_out_words": outs, "opt_in_words": ins}
             except CreatorError as exc:
                 raise fail(str(exc)) from None
-            for key, value in updates.items():
+            for key, value in {**updates, **words}.items():
                 setattr(creator, key, value)
 
     app.run_with_db(work)

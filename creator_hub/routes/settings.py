@@ -1,7 +1,7 @@
 """Persona and policies: the bot's name, tone and instructions, greeting, crisis message and
-helpline, timezone, quiet hours, daily proactive cap, inactivity nudge, streak reminder; the
-deployment's language-model settings and the opt-out words (read-only: they are the same for
-every creator)."""
+helpline, timezone, quiet hours, daily proactive cap, inactivity nudge, streak reminder, the
+creator's own opt-out and opt-in words (on top of the default ones, shown as fixed); the
+deployment's language-model settings (read-only: they are the same for every creator)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from creator_hub.app import hub
 from creator_hub.context import creator_id, signed_in
 from creator_hub.render import page
 from creator_hub.routes.common import form, redirect
-from engine.creator_settings import update_settings
+from engine.creator_settings import FieldError, update_settings
 from engine.creators import CreatorError
-from engine.keywords import OPT_IN_WORDS, OPT_OUT_WORDS
+from engine.keywords import MAX_CUSTOM_WORDS, MAX_WORD_LENGTH, OPT_IN_WORDS, OPT_OUT_WORDS
 from engine.persona import DEFAULT_CRISIS_MESSAGE, DEFAULT_GREETING, DEFAULT_HELPLINE
 
 FIELDS = (
@@ -30,6 +30,8 @@ FIELDS = (
     "inactivity_days",
     "inactivity_message",
     "streak_reminder_at",
+    "opt_out_words",
+    "opt_in_words",
 )
 
 
@@ -38,6 +40,7 @@ def _show(
     *,
     status: int = 200,
     error: str | None = None,
+    field_errors: dict[str, str] | None = None,
     values: dict[str, str] | None = None,
 ) -> web.Response:
     creator = signed_in(request).creator
@@ -56,12 +59,15 @@ def _show(
         "inactivity_days": str(creator.inactivity_days or ""),
         "inactivity_message": creator.inactivity_message or "",
         "streak_reminder_at": creator.streak_reminder_at or "",
+        "opt_out_words": "\n".join(creator.opt_out_words or ()),
+        "opt_in_words": "\n".join(creator.opt_in_words or ()),
     }
     return page(
         request,
         "settings.html",
         status=status,
         error=error,
+        field_errors=field_errors or {},
         active="settings",
         title="Persona & policies",
         v=current,
@@ -72,6 +78,7 @@ def _show(
         },
         opt_out=sorted(OPT_OUT_WORDS),
         opt_in=sorted(OPT_IN_WORDS),
+        word_limits={"count": MAX_CUSTOM_WORDS, "length": MAX_WORD_LENGTH},
     )
 
 
@@ -85,6 +92,14 @@ async def save(request: web.Request) -> web.StreamResponse:
     try:
         async with hub(request).db.transaction() as session:
             await update_settings(session, creator_id(request), fields)
+    except FieldError as exc:
+        return _show(
+            request,
+            status=400,
+            error="Not saved: see the note under the field.",
+            field_errors={exc.field: str(exc)},
+            values=fields,
+        )
     except CreatorError as exc:
         return _show(request, status=400, error=str(exc), values=fields)
     raise await redirect(

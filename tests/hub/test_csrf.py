@@ -33,6 +33,9 @@ async def counts(hub: Hub) -> dict[str, object]:
                 "SELECT bot_name || persona || daily_proactive_cap FROM creators ORDER BY id LIMIT 1"
             )
         )
+        out["words"] = await session.scalar(
+            text("SELECT opt_out_words FROM creators ORDER BY id LIMIT 1")
+        )
         out["outbox"] = await session.scalar(
             text("SELECT count(*) FROM outbox WHERE state = 'pending'")
         )

@@ -110,6 +110,7 @@ FORM = {
     "auth_token": "t",
     "sender": "whatsapp:+1555",
     "bot_name": "Hijacked",
+    "opt_out_words": "pause coaching",
     "timezone": "UTC",
     "daily_proactive_cap": "1",
     "quiet_hours_start": "21:00",

@@ -3,6 +3,7 @@ persona, audience with the handoff, analytics, broadcasts, team and API keys."""
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from datetime import timedelta
@@ -309,6 +310,64 @@ async def test_persona_and_policies(hub: Hub, maya: Browser) -> None:
     assert bad.status == 400
     assert "unknown timezone" in bad.body_text
     assert "kept" in bad.body_text
+
+
+async def test_opt_out_words_are_saved_validated_and_shown(hub: Hub, maya: Browser) -> None:
+    page = await maya.get("/hub/settings")
+    assert "stop, stop all" in page.body_text  # the defaults, shown as fixed
+    assert "start, subscribe" in page.body_text
+    fields = {
+        "bot_name": "Coach Maya",
+        "timezone": "UTC",
+        "quiet_hours_start": "21:00",
+        "quiet_hours_end": "08:00",
+        "daily_proactive_cap": "4",
+        "opt_out_words": "Pause coaching!\nunsubscribe me, pause  COACHING, STOP",
+        "opt_in_words": "ready again",
+    }
+    page = await maya.follow("/hub/settings", fields)
+    assert "Saved." in page.body_text
+    creator = await creator_of(hub.services.db, "maya@example.com")
+    assert creator.opt_out_words == ["pause coaching", "unsubscribe me"]  # normalized, deduped
+    assert creator.opt_in_words == ["ready again"]
+    assert "pause coaching\nunsubscribe me" in page.body_text  # back in the form
+
+    too_many = ", ".join(f"word {i}" for i in range(21))
+    for bad_words, bad_in, field, message in [
+        ("pause coaching, start", "", "opt_out_words", "“start” is already an opt-in word"),
+        ("/stop", "", "opt_out_words", "“/stop” is a bot command"),
+        ("x" * 41, "", "opt_out_words", "longer than 40 characters"),
+        ("?!", "", "opt_out_words", "“?!” has no letters or digits"),
+        (too_many, "", "opt_out_words", "at most 20 (you gave 21)"),
+        ("take a break", "take a break", "opt_in_words", "is already an opt-out word"),
+        ("take a break", "stop", "opt_in_words", "“stop” is already an opt-out word"),
+    ]:
+        bad = await maya.post(
+            "/hub/settings",
+            {**fields, "opt_out_words": bad_words, "opt_in_words": bad_in, "bot_name": "Kept"},
+        )
+        assert bad.status == 400, bad_words
+        assert message in bad.body_text, (bad_words, bad.body_text)
+        # The note sits under its field, and what was typed stays in the form.
+        note = re.search(
+            rf'<p class="error" id="{field}_error" role="alert">([^<]*)</p>', bad.body_text
+        )
+        assert note is not None, bad_words
+        assert message in html.unescape(note.group(1)), bad_words
+        assert html.escape(bad_words, quote=False) in bad.body_text
+        unchanged = await creator_of(hub.services.db, "maya@example.com")
+        assert (unchanged.bot_name, unchanged.opt_out_words, unchanged.opt_in_words) == (
+            "Coach Maya",
+            ["pause coaching", "unsubscribe me"],
+            ["ready again"],
+        )
+
+    cleared = await maya.follow(
+        "/hub/settings", {**fields, "opt_out_words": "", "opt_in_words": ""}
+    )
+    assert "Saved." in cleared.body_text
+    creator = await creator_of(hub.services.db, "maya@example.com")
+    assert (creator.opt_out_words, creator.opt_in_words) == ([], [])
 
 
 async def test_audience_handoff_reply_tags_export_erase(
