@@ -8,9 +8,11 @@ from typing import Any
 
 import jinja2
 from aiohttp import web
+from markupsafe import Markup
 
 from creator_hub.context import FLASH, HUB_SIGNED, anon_csrf
 from creator_hub.sessions import Signed
+from engine.markup import to_html
 
 NAV = [
     ("overview", "Overview", "/hub/"),
@@ -39,6 +41,12 @@ def ago(value: datetime | None, now: datetime | None = None) -> str:
     return "just now"
 
 
+def markup(text: str | None) -> Markup:
+    """What the bot (or the coach) wrote, rendered as the channels render it: the Markdown
+    subset of engine.markup, every piece of text escaped."""
+    return Markup(to_html(text or ""))  # noqa: S704 (to_html escapes all text and attributes)
+
+
 def stamp(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M UTC") if value else "–"
 
@@ -54,6 +62,7 @@ def environment() -> jinja2.Environment:
     )
     env.filters["ago"] = ago
     env.filters["stamp"] = stamp
+    env.filters["markup"] = markup
     return env
 
 

@@ -90,6 +90,11 @@ async def test_try_your_bot(hub: Hub, maya: Browser, clock: ManualClock) -> None
     page = await maya.follow("/hub/try", {"text": "/programs"})
     assert "try-me" in page.body_text
     assert w.program_slug in page.body_text
+    # The bot's Markdown is rendered as the channels render it; what the coach typed is not.
+    assert "<strong>" in page.body_text
+    assert "**" not in page.body_text.split('id="try-log"')[1]
+    page = await maya.follow("/hub/try", {"text": "**<b>raw</b>**"})
+    assert "**&lt;b&gt;raw&lt;/b&gt;**" in page.body_text
     page = await maya.follow("/hub/try", {"text": "/join try-me"})
     assert "Ready for a tip?" in page.body_text
     buttons = re.findall(r'name="choice" value="([^"]+)"', page.body_text)
