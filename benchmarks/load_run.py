@@ -5,8 +5,8 @@ PostgreSQL database, and a Redis and a Chroma server of its own. The fake provid
 process, so a turn's latency runs from the webhook (or the widget's `send` frame) sent to the
 last reply received by the provider (or the last reply frame received by the visitor).
 
-    python benchmarks/load_run.py [--serves 2] [--workers 2] [--coachees 300] \\
-        [--questioners 60] [--seconds 20] [--timeout 900]
+    python benchmarks/load_run.py [--serves 2] [--workers 2] [--coachees 90] \\
+        [--questioners 30] [--seconds 30] [--timeout 900]
 
 Two scenarios, one after the other:
 
@@ -857,9 +857,9 @@ def main() -> None:
     )
     parser.add_argument("--serves", type=int, default=2)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--coachees", type=int, default=300, help="in the program scenario")
-    parser.add_argument("--questioners", type=int, default=60, help="asking knowledge questions")
-    parser.add_argument("--seconds", type=float, default=20.0, help="per measured phase")
+    parser.add_argument("--coachees", type=int, default=90, help="in the program scenario")
+    parser.add_argument("--questioners", type=int, default=30, help="asking knowledge questions")
+    parser.add_argument("--seconds", type=float, default=30.0, help="per measured phase")
     parser.add_argument("--timeout", type=float, default=900.0, help="for the whole run")
     args = parser.parse_args()
     if not 0 < args.coachees + args.questioners <= MAX_COACHEES:
