@@ -203,7 +203,7 @@ class Cluster:
             COACHBOT_DATA_DIR=str(directory / "data"),
             COACHBOT_LOG_FORMAT="json",
             COACHBOT_SCHEDULER_INTERVAL="0.2",
-            COACHBOT_REAP_AFTER="3",
+            COACHBOT_REAP_AFTER="5",
             COACHBOT_AMBIGUOUS_RETRY_AFTER="2",
             COACHBOT_PROVIDER_TIMEOUT="3",
             COACHBOT_JOB_BATCH_SIZE="20",
@@ -274,6 +274,7 @@ class Webhooks:
         self.accepted: list[tuple[int, str]] = []  # (binding id, provider message id) answered 200
         self.retried = 0
         self.in_flight: Counter[str] = Counter()  # requests waiting for an answer, by serve
+        self.after_accept: Callable[[str], None] | None = None  # called with the serve's name
 
     def next_id(self) -> int:
         return next(_MESSAGE_IDS)  # unique across instances: a reused id is a re-delivery
@@ -341,6 +342,8 @@ class Webhooks:
                 async with self.session.post(base + path, **request) as response:
                     if response.status == 200:
                         self.accepted.append(key)
+                        if self.after_accept is not None:
+                            self.after_accept(name)
                         return
                     last = f"{response.status} {await response.text()}"
             except (aiohttp.ClientError, TimeoutError) as exc:

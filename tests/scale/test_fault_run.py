@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import json
 import time
 from collections import Counter, defaultdict
 from collections.abc import Iterator
@@ -390,19 +391,22 @@ async def test_kill_a_web_process_a_worker_and_redis_under_traffic(
             players = asyncio.gather(*(play(c, hooks, providers) for c in coachees))
             supervisor = asyncio.create_task(supervise(cluster))
             try:
-                # A third of the traffic in: one web process dies, its requests go elsewhere.
-                # (while it has requests in flight, and turns in its background)
-                await wait_for(
-                    lambda: len(hooks.accepted) >= 100 and hooks.in_flight["serve-2"] >= 2,
-                    60,
-                    cluster,
-                )
-                in_flight = hooks.in_flight["serve-2"]
-                cluster.kill("serve-2")
-                chaos.log(
-                    f"SIGKILL serve-2 after {len(hooks.accepted)} webhooks, "
-                    f"{in_flight} requests in flight"
-                )
+                # A third of the traffic in: one web process dies, right after it accepted a
+                # webhook (its turn is running in the background), with requests in flight.
+                killed = asyncio.Event()
+
+                def kill_serve(name: str) -> None:
+                    if name == "serve-2" and len(hooks.accepted) >= 100 and not killed.is_set():
+                        in_flight = hooks.in_flight["serve-2"] - 1  # not the one it answered
+                        cluster.kill("serve-2")
+                        killed.set()
+                        chaos.log(
+                            f"SIGKILL serve-2 after {len(hooks.accepted)} webhooks, right after "
+                            f"it accepted one, {in_flight} other requests in flight"
+                        )
+
+                hooks.after_accept = kill_serve
+                await asyncio.wait_for(killed.wait(), 60)
                 nudges = await add_nudges(scale_database, [c.address for c in coachees])
                 chaos.log(f"{nudges} nudges due")
                 # A worker dies in the middle of a delivery batch, and comes back.
@@ -426,6 +430,7 @@ async def test_kill_a_web_process_a_worker_and_redis_under_traffic(
                 await asyncio.sleep(1.0)  # a send that was in flight lands at the provider
                 restarts = {k: n - 1 for k, n in cluster.processes.starts.items() if n > 1}
                 chaos.log(f"settled; restarted by the supervisor: {restarts}")
+                chaos.log(f"the schedulers' housekeeping returned: {dict(returned(cluster))}")
             finally:
                 supervisor.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -441,6 +446,17 @@ async def test_kill_a_web_process_a_worker_and_redis_under_traffic(
     print(report.table())
     assert not report.problems, f"{report.table()}\n{report.problems}\n{cluster.logs()}"
     assert sum(sent) == len(hooks.accepted) >= 200  # the traffic did flow
+
+
+def returned(cluster: Cluster) -> Counter[str]:
+    """What the schedulers' housekeeping handed out again, summed from their logs."""
+    total: Counter[str] = Counter()
+    for log in cluster.directory.glob("scheduler-*.log"):
+        for line in log.read_text(errors="replace").splitlines():
+            if '"housekeeping returned lost work"' in line:
+                entry = json.loads(line)
+                total.update({k: v for k, v in entry.items() if isinstance(v, int)})
+    return total
 
 
 async def supervise(cluster: Cluster) -> None:
