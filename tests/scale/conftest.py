@@ -14,8 +14,6 @@ from tests.delivery.test_faults import OwnRedis
 from tests.knowledge.test_chroma_server import chroma_url  # noqa: F401 (a fixture used here)
 from tests.scale.cluster import Cluster, Providers, World, seed
 
-pytestmark = pytest.mark.slow
-
 
 @pytest.fixture(scope="module")
 def scale_database(pg_server: str) -> Iterator[str]:

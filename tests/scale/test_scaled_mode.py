@@ -115,6 +115,26 @@ def has(providers: Providers, who: str, needle: str, count: int = 1) -> Callable
     return lambda: sum(needle in t for t in providers.texts(who)) >= count
 
 
+async def subscribed(cluster: Cluster, processes: int) -> None:
+    """Wait until `processes` serve processes listen on Redis for widget frames (each starts
+    listening with its widget service, on the first widget request it gets)."""
+    from redis.asyncio import Redis
+
+    from bots.web.hub import CHANNEL
+
+    redis = Redis.from_url(cluster.redis.url)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            [(_name, count)] = await redis.pubsub_numsub(CHANNEL)
+            if count >= processes:
+                return
+            assert time.monotonic() < deadline, f"{count} subscribers\n{cluster.logs()}"
+            await asyncio.sleep(0.05)
+    finally:
+        await redis.aclose()
+
+
 def local_indexes(*directories: Path) -> list[Path]:
     """Chroma directories (or their locks) written under `directories`."""
     return [
@@ -213,7 +233,7 @@ async def test_a_widget_visitor_on_one_process_gets_the_step_a_worker_sends(
             await ws.send_str(json.dumps({"type": "hello", "token": token}))
             ready = json.loads((await ws.receive(timeout=20)).data)
             assert ready["type"] == "ready", ready
-            await asyncio.sleep(0.5)  # the holder's Redis subscription starts with its service
+            await subscribed(cluster, 2)  # both processes listen on the widget channel
 
             frames: list[dict[str, Any]] = []
 
