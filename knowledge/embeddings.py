@@ -73,6 +73,7 @@ class SentenceEmbedder:
         self.cache_dir = cache_dir or default_cache_dir()
         self._model: Any = None
         self._lock = threading.Lock()
+        self._query_lock = threading.Lock()
         self._query_encoder: OnnxQueryEncoder | None = None
         self._query_encoder_tried = False
 
@@ -120,23 +121,27 @@ class SentenceEmbedder:
         return row
 
     def query_encoder(self) -> OnnxQueryEncoder | None:
-        """The ONNX encoder for queries, prepared on first use (exported once per machine into
-        `cache_dir`, then checked against torch); None means torch answers queries."""
+        """The ONNX encoder for queries, prepared on first use: the cached export if there is
+        one (torch is then never loaded for queries), else exported now from the loaded model
+        into `cache_dir`. None means torch answers queries."""
         if self._query_encoder_tried:
             return self._query_encoder
-        model = self.model
-        with self._lock:
+        with self._query_lock:
             if not self._query_encoder_tried:
                 if self.query_backend == "onnx":
-                    self._query_encoder = self._open_query_encoder(model)
+                    self._query_encoder = self._open_query_encoder()
                 self._query_encoder_tried = True
         return self._query_encoder
 
-    def _open_query_encoder(self, model: Any) -> OnnxQueryEncoder | None:
+    def _open_query_encoder(self) -> OnnxQueryEncoder | None:
         try:
             from knowledge.onnx_query import OnnxQueryEncoder
 
-            return OnnxQueryEncoder.from_model(model, self.cache_dir)
+            model_dir = Path(resolve_model(self.name))
+            cached = OnnxQueryEncoder.load_cached(model_dir, self.cache_dir)
+            if cached is not None:
+                return cached
+            return OnnxQueryEncoder.from_model(self.model, model_dir, self.cache_dir)
         except Exception as exc:  # any failure keeps queries on torch, which is always right
             log.warning("query embeddings stay on torch: %s: %s", type(exc).__name__, exc)
             return None

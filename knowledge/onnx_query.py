@@ -1,5 +1,5 @@
 """Query embeddings through ONNX Runtime: the same vectors as sentence-transformers, 2–3× faster
-for one short query on one CPU thread.
+for one short query on one CPU thread, and without torch in the process.
 
 A one-line query is dominated by torch's per-operator overhead, not by arithmetic: MiniLM takes
 15–18 ms per query through sentence-transformers on one thread here, and 7 ms through ONNX
@@ -7,20 +7,25 @@ Runtime with the exported graph (benchmarks/knowledge_latency.py; docs/benchmark
 export is fp32, so its vectors equal torch's (cosine 1.0 to 6 decimals); an int8 export was
 faster still but moved the similarity scale the decline thresholds are calibrated on.
 
-The graph is exported from the loaded model on first use (torch.onnx, a few seconds) into a
-cache directory keyed by the model's files and the library versions, written atomically so two
-processes may race safely. Before it is used it must reproduce torch's vectors on a probe set;
-anything unexpected (a model that is not transformer + mean pooling + normalize, a failed
-export, a mismatch) leaves the caller on torch, with the reason logged.
+The graph is exported from the loaded model once (torch.onnx, a few seconds) into a cache
+directory, keyed by the model's files and the library versions, beside a small JSON file with
+torch's own vectors for a few probe texts; both are written atomically, so processes may race.
+Every load checks the export against those vectors, so a process that only answers questions
+(`coachbot serve` in scaled mode) never imports torch, which saves it about 400 MB. Anything
+unexpected (a model that is not transformer + mean pooling + normalize, a failed export, a
+mismatch) leaves the caller on torch, with the reason logged.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import tempfile
 import warnings
+from collections.abc import Callable
+from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,15 +35,16 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 OPSET = 17
-# Texts the exported graph must embed like torch before it replaces it (short and long, with
-# padding in a batch, non-ASCII), and how close is close enough.
+# Texts the exported graph must embed like torch before it is used (short and long: one past
+# the model's length limit, so truncation is checked too; padding in a batch; non-ASCII).
 PROBES = [
     "How long should I sleep before a race?",
     "what do i eat after strength training",
     "Ça va? Ich möchte 5 km laufen — 走る",
-    "Hold each stretch for thirty seconds and breathe out slowly as you lean into it. " * 8,
+    "Hold each stretch for thirty seconds and breathe out slowly as you lean into it. " * 25,
 ]
 MIN_COSINE = 0.99999
+INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 
 class UnsupportedModel(Exception):
@@ -47,93 +53,141 @@ class UnsupportedModel(Exception):
 
 class OnnxQueryEncoder:
     """Embeds texts with an ONNX export of a sentence-transformers model (Transformer, mean
-    Pooling, Normalize). Thread-safe: ONNX Runtime sessions may run concurrently, each call on
-    the calling thread (one intra-op thread)."""
+    Pooling, Normalize), tokenized by the model's own `tokenizer.json`. Thread-safe: ONNX
+    Runtime sessions may run concurrently, each call on the calling thread (one intra-op
+    thread)."""
 
-    def __init__(self, session: Any, tokenizer: Any, max_length: int, inputs: list[str]) -> None:
+    def __init__(self, session: Any, tokenizer: Any) -> None:
         self._session = session
         self._tokenizer = tokenizer
-        self._max_length = max_length
-        self._inputs = inputs
+        self._inputs = [i.name for i in session.get_inputs()]
 
     @classmethod
-    def from_model(cls, model: Any, cache_dir: Path) -> OnnxQueryEncoder:
-        """Export (or reuse the cached export of) `model`, a loaded SentenceTransformer, and
-        check it against torch. Raises UnsupportedModel or the export's error."""
-        import onnxruntime as ort
-
-        transformer = _check_architecture(model)
-        tokenizer = transformer.tokenizer
-        inputs = [name for name in ("input_ids", "attention_mask", "token_type_ids")
-                  if name in tokenizer.model_input_names]  # fmt: skip
-        path = cache_dir / f"{_cache_key(model)}.onnx"
-        if not path.exists():
-            _export(transformer.auto_model, tokenizer, inputs, path)
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = 1
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3
+    def load_cached(cls, model_dir: Path, cache_dir: Path) -> OnnxQueryEncoder | None:
+        """The cached export of the model in `model_dir`, checked against the vectors torch
+        gave when it was made; None if there is none (or it fails the check). No torch."""
+        key = cache_key(model_dir)
+        graph, facts = cache_dir / f"{key}.onnx", cache_dir / f"{key}.json"
+        if key is None or not graph.exists() or not facts.exists():
+            return None
         try:
-            session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        except Exception:  # a damaged cached file: export it again, once
-            log.warning("the cached ONNX export %s is unreadable: exporting it again", path)
-            _export(transformer.auto_model, tokenizer, inputs, path)
-            session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        encoder = cls(session, tokenizer, int(model.max_seq_length), inputs)
-        encoder._verify(model)
+            known = json.loads(facts.read_text())
+            encoder = cls(_session(graph), _tokenizer(model_dir, int(known["max_length"])))
+            encoder.verify(known["probes"], known["vectors"])
+        except Exception as exc:
+            log.info("the cached ONNX export %s is not usable (%s): exporting again", graph, exc)
+            return None
+        return encoder
+
+    @classmethod
+    def from_model(cls, model: Any, model_dir: Path, cache_dir: Path) -> OnnxQueryEncoder:
+        """Export `model`, a loaded SentenceTransformer read from `model_dir`, into the cache
+        and check it against torch. Raises UnsupportedModel or the export's error."""
+        transformer = _check_architecture(model)
+        key = cache_key(model_dir)
+        if key is None or not (model_dir / "tokenizer.json").is_file():
+            raise UnsupportedModel(f"{model_dir} is not a local model with a tokenizer.json")
+        graph, facts = cache_dir / f"{key}.onnx", cache_dir / f"{key}.json"
+        inputs = [n for n in INPUTS if n in transformer.tokenizer.model_input_names]
+        _export(transformer.auto_model, transformer.tokenizer, inputs, graph)
+        max_length = int(model.max_seq_length)
+        encoder = cls(_session(graph), _tokenizer(model_dir, max_length))
+        expected = model.encode(PROBES, normalize_embeddings=True, convert_to_numpy=True)
+        encoder.verify(PROBES, expected.tolist())
+        facts_json = {"max_length": max_length, "probes": PROBES, "vectors": expected.tolist()}
+        _write_atomically(facts, lambda path: Path(path).write_text(json.dumps(facts_json)))
         return encoder
 
     def embed(self, texts: list[str]) -> Vectors:
         import numpy as np
 
-        encoded = self._tokenizer(
-            texts, padding=True, truncation=True, max_length=self._max_length, return_tensors="np"
-        )
-        feed = {name: encoded[name].astype(np.int64) for name in self._inputs}
+        encoded = self._tokenizer.encode_batch(texts)
+        columns = {
+            "input_ids": [e.ids for e in encoded],
+            "attention_mask": [e.attention_mask for e in encoded],
+            "token_type_ids": [e.type_ids for e in encoded],
+        }
+        feed = {name: np.asarray(columns[name], dtype=np.int64) for name in self._inputs}
         hidden = self._session.run(None, feed)[0]
-        mask = encoded["attention_mask"][..., None].astype(np.float32)
+        mask = np.asarray(columns["attention_mask"], dtype=np.float32)[..., None]
         pooled = (hidden * mask).sum(axis=1) / np.clip(mask.sum(axis=1), 1e-9, None)
         norms = np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
         out: Vectors = (pooled / norms).astype(np.float32)
         return out
 
-    def _verify(self, model: Any) -> None:
+    def verify(self, probes: list[str], vectors: list[list[float]]) -> None:
         import numpy as np
 
-        expected = model.encode(PROBES, normalize_embeddings=True, convert_to_numpy=True)
-        got = self.embed(PROBES)
-        cosine = float(np.min(np.sum(expected * got, axis=1)))
+        got = self.embed(probes)
+        cosine = float(np.min(np.sum(np.asarray(vectors, dtype=np.float32) * got, axis=1)))
         if cosine < MIN_COSINE:
             raise UnsupportedModel(f"the ONNX export differs from torch (cosine {cosine:.6f})")
 
 
+def cache_key(model_dir: Path) -> str | None:
+    """Changes when the model's files or the exporting libraries change; None for a model
+    that is not a local directory. Reads versions without importing torch."""
+    if not model_dir.is_dir():
+        return None
+    digest = hashlib.sha256(str(OPSET).encode())
+    for package in ("torch", "transformers", "onnxruntime", "tokenizers"):
+        try:
+            digest.update(f"{package}={metadata.version(package)}".encode())
+        except metadata.PackageNotFoundError:
+            digest.update(f"{package}=none".encode())
+    for file in sorted(model_dir.rglob("*")):
+        if file.is_file():
+            stat = file.stat()
+            name = file.relative_to(model_dir)
+            digest.update(f"{name}:{stat.st_size}:{int(stat.st_mtime)}".encode())
+    return f"query-{digest.hexdigest()[:16]}"
+
+
+def _session(graph: Path) -> Any:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    return ort.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
+
+
+def _tokenizer(model_dir: Path, max_length: int) -> Any:
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+    tokenizer.enable_truncation(max_length=max_length)
+    pad_token = "[PAD]"  # noqa: S105 (BERT's padding token, not a secret)
+    config = model_dir / "tokenizer_config.json"
+    if config.is_file():
+        pad_token = json.loads(config.read_text()).get("pad_token") or pad_token
+    pad_id = tokenizer.token_to_id(pad_token)
+    tokenizer.enable_padding(pad_id=pad_id or 0, pad_token=pad_token)
+    return tokenizer
+
+
 def _check_architecture(model: Any) -> Any:
     names = [type(module).__name__ for module in model]
-    if names not in (["Transformer", "Pooling", "Normalize"], ["Transformer", "Pooling"]):
+    if names != ["Transformer", "Pooling", "Normalize"]:
         raise UnsupportedModel(f"modules {names}, not Transformer + Pooling + Normalize")
     if model[1].get_config_dict().get("pooling_mode") != "mean":
         raise UnsupportedModel("only mean pooling is exported")
-    if len(names) == 2:
-        raise UnsupportedModel("a model without Normalize is not exported (unit vectors expected)")
     return model[0]
 
 
-def _cache_key(model: Any) -> str:
-    """Changes when the model's weights or the exporting libraries change."""
-    import onnxruntime
-    import torch
-    import transformers
-
-    digest = hashlib.sha256()
-    for part in (torch.__version__, transformers.__version__, onnxruntime.__version__, OPSET):
-        digest.update(str(part).encode())
-    directory = Path(str(getattr(model[0].auto_model, "name_or_path", "")))
-    for file in sorted(directory.glob("*")) if directory.is_dir() else []:
-        if file.is_file():
-            stat = file.stat()
-            digest.update(f"{file.name}:{stat.st_size}:{int(stat.st_mtime)}".encode())
-    digest.update(repr(model[0].auto_model.config.to_dict()).encode())
-    return f"query-{digest.hexdigest()[:16]}"
+def _write_atomically(path: Path, write: Callable[[str], object]) -> None:
+    """Write through a scratch file renamed into place: a racing process reads a whole file
+    or none."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, scratch = tempfile.mkstemp(prefix=path.stem, suffix=".part", dir=path.parent)
+    os.close(fd)
+    try:
+        write(scratch)
+        os.replace(scratch, path)
+    finally:
+        if os.path.exists(scratch):
+            os.unlink(scratch)
 
 
 def _export(auto_model: Any, tokenizer: Any, inputs: list[str], path: Path) -> None:
@@ -152,10 +206,8 @@ def _export(auto_model: Any, tokenizer: Any, inputs: list[str], path: Path) -> N
     sample = tokenizer(["a sample query", "and a longer second one"], padding=True,
                        return_tensors="pt")  # fmt: skip
     axes = {name: {0: "batch", 1: "tokens"} for name in [*inputs, "hidden"]}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, scratch = tempfile.mkstemp(prefix=path.stem, suffix=".part", dir=path.parent)
-    os.close(fd)
-    try:
+
+    def export(scratch: str) -> None:
         # The TorchScript exporter warns about tracing details of the model's Python code.
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -169,7 +221,5 @@ def _export(auto_model: Any, tokenizer: Any, inputs: list[str], path: Path) -> N
                 opset_version=OPSET,
                 dynamo=False,
             )
-        os.replace(scratch, path)  # atomic: a racing process reads a whole file or none
-    finally:
-        if os.path.exists(scratch):
-            os.unlink(scratch)
+
+    _write_atomically(path, export)

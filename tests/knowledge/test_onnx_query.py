@@ -3,6 +3,7 @@ export made once and reused, and torch whenever the export cannot be trusted."""
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -36,14 +37,14 @@ def test_onnx_queries_equal_torch_vectors(sentence_embedder: SentenceEmbedder) -
     assert np.allclose(np.linalg.norm(onnx, axis=1), 1.0, atol=1e-5)
 
 
-def test_the_export_is_made_once_and_reused(
+def test_the_export_is_made_once_and_reused_without_torch(
     sentence_embedder: SentenceEmbedder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     first = SentenceEmbedder(cache_dir=tmp_path)
     first._model = sentence_embedder.model  # the loaded weights; the export is what is tested
     assert first.query_encoder() is not None
-    exports = list(tmp_path.glob("*.onnx"))
-    assert len(exports) == 1
+    assert len(list(tmp_path.glob("*.onnx"))) == 1
+    assert len(list(tmp_path.glob("*.json"))) == 1  # torch's vectors for the probe texts
     assert not list(tmp_path.glob("*.part"))  # written atomically, nothing left behind
 
     def no_export(*args: object) -> None:
@@ -51,13 +52,13 @@ def test_the_export_is_made_once_and_reused(
 
     monkeypatch.setattr(onnx_query, "_export", no_export)
     second = SentenceEmbedder(cache_dir=tmp_path)
-    second._model = sentence_embedder.model
     assert second.query_encoder() is not None
-    vector = second.embed_query(QUESTIONS[0])
-    assert float(vector @ torch_vectors(sentence_embedder, QUESTIONS[:1])[0]) > 0.99999
+    vector = second.embed_query(QUESTIONS[3])
+    assert second._model is None  # questions answered without loading torch's model
+    assert float(vector @ torch_vectors(sentence_embedder, QUESTIONS[3:4])[0]) > 0.99999
 
 
-def test_a_damaged_cached_export_is_made_again(
+def test_a_damaged_or_doubtful_cached_export_is_made_again(
     sentence_embedder: SentenceEmbedder, tmp_path: Path
 ) -> None:
     first = SentenceEmbedder(cache_dir=tmp_path)
@@ -69,6 +70,15 @@ def test_a_damaged_cached_export_is_made_again(
     second._model = sentence_embedder.model
     assert second.query_encoder() is not None
     assert export.stat().st_size > 1_000_000
+    # Recorded vectors that the export does not reproduce: not trusted, exported again.
+    (facts,) = tmp_path.glob("*.json")
+    known = json.loads(facts.read_text())
+    known["vectors"][0] = [-v for v in known["vectors"][0]]
+    facts.write_text(json.dumps(known))
+    third = SentenceEmbedder(cache_dir=tmp_path)
+    third._model = sentence_embedder.model
+    assert third.query_encoder() is not None
+    assert json.loads(facts.read_text())["vectors"][0][0] == -known["vectors"][0][0]
 
 
 def test_a_failed_export_leaves_queries_on_torch(
