@@ -26,7 +26,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from prometheus_client import Counter as MetricCounter
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, and_, func, or_, select, update
 
 from engine.channel_models import DeliveryEvent
 from engine.clock import Clock
@@ -58,6 +58,14 @@ OUTCOMES = MetricCounter(
 AMBIGUOUS_RETRY_DELAY = timedelta(minutes=1)
 LONGEST_RATE_WAIT = 2.0  # seconds we sleep for a rate limit before deferring the row instead
 STORED_CHANNELS = {Channel.TERMINAL.value}  # no push: the message is read from the history
+
+
+def _claimable(now: datetime) -> ColumnElement[bool]:
+    """Rows a delivery job may take: queued for it, or pending and due. A pending row waiting
+    for quiet hours, a backoff or an ambiguous retry is left alone even if an old or duplicate
+    job names it."""
+    due = or_(Outbox.next_attempt_at.is_(None), Outbox.next_attempt_at <= now)
+    return or_(Outbox.state == "queued", and_(Outbox.state == "pending", due))
 
 
 @dataclass
@@ -116,7 +124,7 @@ class Deliverer:
                 (
                     await session.execute(
                         update(Outbox)
-                        .where(Outbox.id.in_(outbox_ids), Outbox.state.in_(("queued", "pending")))
+                        .where(Outbox.id.in_(outbox_ids), _claimable(now))
                         .values(state="sending", sending_at=now)
                         .returning(Outbox.id)
                         .execution_options(synchronize_session=False)

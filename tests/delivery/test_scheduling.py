@@ -109,6 +109,31 @@ async def test_quiet_hours_hold_a_nudge_until_morning(
     assert [s.message.text for s in sender.sent] == ["One hour later"]
 
 
+async def test_a_stale_delivery_job_does_not_send_a_row_that_waits(
+    engine: Engine, db: Database, telegram: ChannelBinding, clock: ManualClock,
+    queue: RecordingQueue, sender: FakeSender,
+) -> None:  # fmt: skip
+    """A duplicate or old `deliver` job naming a row that waits for its ambiguous retry (RQ may
+    run a job twice; a reaped batch may be queued again) must leave it waiting: sending it
+    early would make the duplicate the wait is there to avoid more likely."""
+    await join(engine, db, telegram, clock)
+    clock.advance(timedelta(hours=1))
+    sender.failures.append(Ambiguous("timed out after the request left"))
+    await run(engine, queue, clock)
+    (row,) = await outbox_rows(db)
+    assert (row.state, row.reason, row.ambiguous) == ("pending", "ambiguous_retry", True)
+    assert row.next_attempt_at is not None
+    assert row.next_attempt_at > clock.now()
+    assert queue.runtime is not None
+    await queue.runtime.run("deliver", [row.id])  # the stale job
+    assert sender.sent == []
+    (row,) = await outbox_rows(db)
+    assert (row.state, row.reason) == ("pending", "ambiguous_retry")
+    clock.set(row.next_attempt_at)
+    await queue.runtime.run("deliver", [row.id])  # due now: a job may take it
+    assert [s.message.text for s in sender.sent] == ["One hour later"]
+
+
 async def test_the_daily_cap_moves_program_messages_to_tomorrow(
     engine: Engine, db: Database, telegram: ChannelBinding, clock: ManualClock,
     queue: RecordingQueue, sender: FakeSender,
