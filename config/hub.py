@@ -5,6 +5,7 @@ the app's background tasks."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
@@ -15,9 +16,11 @@ from engine.db import Database
 from engine.pipeline import Engine
 
 if TYPE_CHECKING:
-    from creator_hub.services import HubServices
+    from creator_hub.services import HubServices, Index, Spawn
     from engine.answering import KnowledgeAnswerer
     from knowledge.service import KnowledgeService
+
+log = logging.getLogger(__name__)
 
 
 def hub_services(
@@ -41,6 +44,7 @@ def hub_services(
         app[BACKGROUND].spawn(coro, name=name)
 
     return HubServices(
+        index=_queued_indexing(settings, spawn),
         db=db,
         clock=engine.clock,
         public_url=settings.public_url,
@@ -51,6 +55,27 @@ def hub_services(
         engine=engine,
         max_upload_bytes=int(settings.max_upload_mb * 1_000_000),
     )
+
+
+def _queued_indexing(settings: Settings, spawn: Spawn) -> Index | None:
+    """In scaled mode (Redis and a Chroma server) uploads are indexed by `coachbot worker`,
+    like `coachbot kb ingest` ones; with a local index this process owns it and indexes."""
+    if not (settings.redis_url and settings.chroma_url):
+        return None
+    from config.jobs import RQQueue
+    from creator_hub.routes.knowledge import index_later
+    from knowledge.jobs import JOB
+
+    queue = RQQueue(settings.redis_url)
+
+    async def enqueue(service: KnowledgeService, ids: list[int]) -> None:
+        try:
+            await queue.enqueue(JOB, ids)
+        except Exception:  # Redis away: this process can write to the Chroma server too
+            log.warning("could not queue indexing; indexing here", exc_info=True)
+            spawn(index_later(service, ids), f"index documents {ids}")
+
+    return enqueue
 
 
 def mount_hub(app: web.Application, settings: Settings, db: Database, engine: Engine) -> None:

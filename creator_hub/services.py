@@ -50,6 +50,8 @@ class ChannelConnector(Protocol):
 
 
 Spawn = Callable[[Coroutine[Any, Any, None], str], None]
+# Hands stored documents to indexing: the workers' queue in scaled mode, else this process.
+Index = Callable[["KnowledgeService", list[int]], Awaitable[None]]
 
 
 @dataclass
@@ -63,6 +65,16 @@ class HubServices:
     spawn: Spawn
     engine: Engine  # the turn pipeline, for "Try your bot"
     max_upload_bytes: int = 25_000_000
+    index: Index | None = None  # None: index in this process's background tasks
+
+    async def index_documents(self, service: KnowledgeService, ids: list[int]) -> None:
+        """Index stored documents in the background (queued ones are shown as such)."""
+        if self.index is not None:
+            await self.index(service, ids)
+            return
+        from creator_hub.routes.knowledge import index_later
+
+        self.spawn(index_later(service, ids), f"index documents {ids}")
 
     @property
     def secure_cookies(self) -> bool:

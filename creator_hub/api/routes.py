@@ -9,7 +9,6 @@ from sqlalchemy import select
 
 from creator_hub.api import ApiError, body, creator, services
 from creator_hub.api.openapi import document
-from creator_hub.routes.knowledge import index_later
 from creator_hub.views import (
     contact_json,
     document_json,
@@ -93,7 +92,7 @@ async def add_document(request: web.Request) -> web.Response:
     except KnowledgeError as exc:
         raise ApiError(422, str(exc)) from None
     if not unchanged:
-        hub.spawn(index_later(service, [document_id]), f"index document {document_id}")
+        await hub.index_documents(service, [document_id])
     return web.json_response(
         {"id": document_id, "status": "ready" if unchanged else "queued"}, status=202
     )

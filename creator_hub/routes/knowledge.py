@@ -101,7 +101,7 @@ async def upload(request: web.Request) -> web.StreamResponse:
         else:
             queued.append(document_id)
     if queued:
-        services.spawn(index_later(service, queued), f"index documents {queued}")
+        await services.index_documents(service, queued)
     parts = []
     if queued:
         # Says what happened, not a state that goes stale: the list below shows the indexing.
@@ -152,7 +152,7 @@ async def delete(request: web.Request) -> web.StreamResponse:
 async def retry(request: web.Request) -> web.StreamResponse:
     document_id = await _owned(request)
     service = await knowledge_of(request)
-    hub(request).spawn(index_later(service, [document_id]), f"index document {document_id}")
+    await hub(request).index_documents(service, [document_id])
     raise await redirect(request, "/hub/knowledge", "Indexing again.")
 
 

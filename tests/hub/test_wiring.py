@@ -105,3 +105,40 @@ async def test_served_hub_connects_channels(
         assert (await openapi.json())["servers"][0]["url"] == "https://coach.example.com/api/v1"
     finally:
         await client.close()
+
+
+async def test_uploads_go_to_the_workers_queue_in_scaled_mode(tmp_path: Path) -> None:
+    """With Redis and a Chroma server, the hub's uploads are indexed by `coachbot worker` (the
+    RQ job `config.jobs.index_documents`), not inside the web process; with a local index the
+    web process owns it and indexes itself."""
+    from redis import Redis
+    from rq import Queue
+    from rq.serializers import JSONSerializer
+
+    from config.hub import _queued_indexing
+    from config.jobs import QUEUE_NAME
+
+    spawned: list[str] = []
+
+    def spawn(coro: object, name: str) -> None:
+        spawned.append(name)
+        coro.close()  # type: ignore[attr-defined]
+
+    local = Settings(data_dir=tmp_path, redis_url="redis://127.0.0.1:6379/13")
+    assert _queued_indexing(local, spawn) is None  # no Chroma server: this process indexes
+
+    redis_url = "redis://127.0.0.1:6379/13"
+    connection = Redis.from_url(redis_url)
+    connection.flushdb()
+    try:
+        scaled = Settings(data_dir=tmp_path, redis_url=redis_url, chroma_url="http://127.0.0.1:9")
+        index = _queued_indexing(scaled, spawn)
+        assert index is not None
+        await index(None, [7, 8])  # type: ignore[arg-type]
+        queue = Queue(QUEUE_NAME, connection=connection, serializer=JSONSerializer)
+        (job,) = queue.get_jobs()
+        assert (job.func_name, list(job.args)) == ("config.jobs.index_documents", [[7, 8]])
+        assert spawned == []
+    finally:
+        connection.flushdb()
+        connection.close()
