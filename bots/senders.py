@@ -59,6 +59,9 @@ def _fingerprint(binding: BindingInfo) -> str:
     return hashlib.sha256(data.encode()).hexdigest()
 
 
+# A loaded binding (None: gone) and the fingerprint of its config and secrets.
+Loaded = tuple[BindingInfo | None, str]
+
 # How long a loaded binding is trusted: a delivery batch sends hundreds of messages through one
 # binding, and a coach's change (new token, switched off) takes effect within this.
 BINDING_FRESH_SECONDS = 10.0
@@ -70,36 +73,33 @@ class ChannelSenders:
         self.box = box
         self.urls = urls
         self._senders: dict[int, tuple[str, Sender]] = {}
-        self._loaded: dict[int, tuple[float, BindingInfo | None]] = {}
-        # The fingerprint of the BindingInfo last loaded per binding, computed once per load
-        # (not per send: a batch sends hundreds of messages through one binding).
-        self._fingerprints: dict[int, tuple[BindingInfo, str]] = {}
-        self._loading: dict[int, asyncio.Future[BindingInfo | None]] = {}
+        # Each loaded binding with its fingerprint, computed once per load (not per send: a
+        # batch sends hundreds of messages through one binding).
+        self._loaded: dict[int, tuple[float, Loaded]] = {}
+        self._loading: dict[int, asyncio.Future[Loaded]] = {}
         self._lock = asyncio.Lock()
 
-    async def _binding(self, binding_id: int) -> BindingInfo | None:
+    async def _load(self, binding_id: int) -> Loaded:
+        binding = await load_binding(self.db, self.box, binding_id)
+        return binding, _fingerprint(binding) if binding is not None else ""
+
+    async def _binding(self, binding_id: int) -> Loaded:
         cached = self._loaded.get(binding_id)
         if cached is not None and time.monotonic() - cached[0] < BINDING_FRESH_SECONDS:
             return cached[1]
         loading = self._loading.get(binding_id)
         if loading is None:  # the first of many concurrent sends loads it; the rest wait for it
-            loading = asyncio.ensure_future(load_binding(self.db, self.box, binding_id))
+            loading = asyncio.ensure_future(self._load(binding_id))
             self._loading[binding_id] = loading
             loading.add_done_callback(lambda _: self._loading.pop(binding_id, None))
-        binding = await asyncio.shield(loading)
-        self._loaded[binding_id] = (time.monotonic(), binding)
-        return binding
+        loaded = await asyncio.shield(loading)
+        self._loaded[binding_id] = (time.monotonic(), loaded)
+        return loaded
 
     async def for_binding(self, binding_id: int) -> Sender:
-        binding = await self._binding(binding_id)
+        binding, fingerprint = await self._binding(binding_id)
         if binding is None or not binding.enabled:
             raise PermanentFailure(f"channel binding {binding_id} is gone or switched off")
-        known = self._fingerprints.get(binding_id)
-        if known is not None and known[0] is binding:
-            fingerprint = known[1]
-        else:
-            fingerprint = _fingerprint(binding)
-            self._fingerprints[binding_id] = (binding, fingerprint)
         async with self._lock:
             cached = self._senders.get(binding_id)
             if cached is not None and cached[0] == fingerprint:

@@ -67,8 +67,10 @@ class OnnxQueryEncoder:
         """The cached export of the model in `model_dir`, checked against the vectors torch
         gave when it was made; None if there is none (or it fails the check). No torch."""
         key = cache_key(model_dir)
+        if key is None:
+            return None
         graph, facts = cache_dir / f"{key}.onnx", cache_dir / f"{key}.json"
-        if key is None or not graph.exists() or not facts.exists():
+        if not graph.exists() or not facts.exists():
             return None
         try:
             known = json.loads(facts.read_text())
