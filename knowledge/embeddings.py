@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -76,6 +77,7 @@ class SentenceEmbedder:
         self._query_lock = threading.Lock()
         self._query_encoder: OnnxQueryEncoder | None = None
         self._query_encoder_tried = False
+        self._query_thread = threading.local()  # a torch thread count not yet applied
 
     @property
     def model(self) -> Any:
@@ -117,13 +119,17 @@ class SentenceEmbedder:
 
     def embed_query(self, text: str) -> Vectors:
         encoder = self.query_encoder()
-        row: Vectors = encoder.embed([text])[0] if encoder is not None else self.embed([text])[0]
+        if encoder is None:
+            self._apply_query_threads()
+        vectors = encoder.embed([text]) if encoder is not None else self.embed([text])
+        row: Vectors = vectors[0]
         return row
 
     def query_encoder(self) -> OnnxQueryEncoder | None:
         """The ONNX encoder for queries, prepared on first use: the cached export if there is
-        one (torch is then never loaded for queries), else exported now from the loaded model
-        into `cache_dir`. None means torch answers queries."""
+        one, else exported now into `cache_dir` (in a child process if this one has not loaded
+        torch, so torch is never loaded here for queries; from the loaded model if it has).
+        None means torch answers queries."""
         if self._query_encoder_tried:
             return self._query_encoder
         with self._query_lock:
@@ -135,13 +141,25 @@ class SentenceEmbedder:
 
     def _open_query_encoder(self) -> OnnxQueryEncoder | None:
         try:
-            from knowledge.onnx_query import OnnxQueryEncoder
+            from knowledge import onnx_query
 
             model_dir = Path(resolve_model(self.name))
-            cached = OnnxQueryEncoder.load_cached(model_dir, self.cache_dir)
+            cached = onnx_query.OnnxQueryEncoder.load_cached(model_dir, self.cache_dir)
             if cached is not None:
                 return cached
-            return OnnxQueryEncoder.from_model(self.model, model_dir, self.cache_dir)
+            if self._model is None:
+                # No torch here yet: export in a child process, so torch and sentence-
+                # transformers (~400 MB) never stay in a process that only answers questions.
+                try:
+                    return onnx_query.export_in_child(model_dir, self.cache_dir)
+                except onnx_query.ExportFailed as exc:
+                    log.warning(
+                        "the ONNX query export in a child process failed, exporting in this "
+                        "process instead (loads torch): %s",
+                        exc,
+                    )
+            # torch is loaded here already (bulk embedding) or the child failed: export here.
+            return onnx_query.OnnxQueryEncoder.from_model(self.model, model_dir, self.cache_dir)
         except Exception as exc:  # any failure keeps queries on torch, which is always right
             log.warning("query embeddings stay on torch: %s: %s", type(exc).__name__, exc)
             return None
@@ -151,10 +169,26 @@ class SentenceEmbedder:
         thread, and a one-line query gains little from a second thread but waits for it when
         the other core is busy (p99 of 400+ ms instead of 14–25 ms with one thread on a loaded
         2-core machine; see docs/benchmarks.md). Bulk embedding keeps all cores. (The ONNX
-        encoder runs on the calling thread with one intra-op thread of its own.)"""
-        import torch
+        encoder runs on the calling thread with one intra-op thread of its own.)
 
-        torch.set_num_threads(max(1, threads))
+        The count is applied now if torch is loaded, else when torch first embeds a query on
+        this thread: a query thread that only uses the ONNX encoder never imports torch."""
+        if "torch" in sys.modules:
+            import torch
+
+            torch.set_num_threads(max(1, threads))
+        else:
+            self._query_thread.pending = max(1, threads)
+
+    def _apply_query_threads(self) -> None:
+        """Before torch embeds a query on this thread: the count `prepare_query_thread` left."""
+        pending: int = getattr(self._query_thread, "pending", 0)
+        if pending:
+            _ = self.model  # loaded first: loading sets the bulk thread count on this thread
+            import torch
+
+            torch.set_num_threads(pending)
+            self._query_thread.pending = 0
 
     @property
     def dimensions(self) -> int:

@@ -14,17 +14,26 @@ Every load checks the export against those vectors, so a process that only answe
 (`coachbot serve` in scaled mode) never imports torch, which saves it about 400 MB. Anything
 unexpected (a model that is not transformer + mean pooling + normalize, a failed export, a
 mismatch) leaves the caller on torch, with the reason logged.
+
+A process that has not loaded torch makes a missing export in a child process
+(`python -m knowledge.onnx_query --model-dir ... --cache-dir ...`, `export_in_child`), then
+loads it from the cache: torch and sentence-transformers come and go with the child, so even the
+first question of a fresh data dir leaves the serve without them.
 """
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import logging
 import os
+import subprocess
+import sys
 import tempfile
+import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -45,10 +54,18 @@ PROBES = [
 ]
 MIN_COSINE = 0.99999
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+# How long a child process may take to load the model and export it (a few seconds on an idle
+# 2-core machine; the first question of a fresh data dir waits for it).
+EXPORT_TIMEOUT = 300.0
+STDERR_TAIL = 2_000  # characters of a failed child's stderr kept in the warning
 
 
 class UnsupportedModel(Exception):
     """The model is not one this encoder reproduces faithfully (torch stays in use)."""
+
+
+class ExportFailed(Exception):
+    """The child process did not leave a usable export; the message says why."""
 
 
 class OnnxQueryEncoder:
@@ -86,9 +103,7 @@ class OnnxQueryEncoder:
         """Export `model`, a loaded SentenceTransformer read from `model_dir`, into the cache
         and check it against torch. Raises UnsupportedModel or the export's error."""
         transformer = _check_architecture(model)
-        key = cache_key(model_dir)
-        if key is None or not (model_dir / "tokenizer.json").is_file():
-            raise UnsupportedModel(f"{model_dir} is not a local model with a tokenizer.json")
+        key = exportable_key(model_dir)
         graph, facts = cache_dir / f"{key}.onnx", cache_dir / f"{key}.json"
         inputs = [n for n in INPUTS if n in transformer.tokenizer.model_input_names]
         _export(transformer.auto_model, transformer.tokenizer, inputs, graph)
@@ -143,6 +158,102 @@ def cache_key(model_dir: Path) -> str | None:
             name = file.relative_to(model_dir)
             digest.update(f"{name}:{stat.st_size}:{int(stat.st_mtime)}".encode())
     return f"query-{digest.hexdigest()[:16]}"
+
+
+def exportable_key(model_dir: Path) -> str:
+    """The cache key of a model that can be exported; UnsupportedModel if it cannot (not a
+    local directory with a tokenizer.json)."""
+    key = cache_key(model_dir)
+    if key is None or not (model_dir / "tokenizer.json").is_file():
+        raise UnsupportedModel(f"{model_dir} is not a local model with a tokenizer.json")
+    return key
+
+
+def export_command(model_dir: Path, cache_dir: Path) -> list[str]:
+    """The child process that exports the model (a seam: tests replace it)."""
+    return [
+        sys.executable,
+        "-m",
+        "knowledge.onnx_query",
+        "--model-dir",
+        str(model_dir),
+        "--cache-dir",
+        str(cache_dir),
+    ]
+
+
+def export_in_child(
+    model_dir: Path, cache_dir: Path, timeout: float = EXPORT_TIMEOUT
+) -> OnnxQueryEncoder:
+    """Export the model in `model_dir` into `cache_dir` in a child process and load the result
+    here, without torch. Raises UnsupportedModel before starting a child for a model that
+    cannot be exported, ExportFailed (with the child's stderr tail) if the child fails, times
+    out (it is killed) or leaves no usable export."""
+    exportable_key(model_dir)
+    env = dict(os.environ)
+    # The child imports this same package, wherever the parent found it.
+    package_root = str(Path(__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
+    started = time.monotonic()
+    try:
+        done = subprocess.run(  # noqa: S603 (our own interpreter and module, no shell)
+            export_command(model_dir, cache_dir),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            errors="replace",
+            timeout=timeout,
+            env=env,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise ExportFailed(f"timed out after {timeout:g} s{_tail(exc.stderr)}") from None
+    except OSError as exc:
+        raise ExportFailed(f"could not start: {exc}") from exc
+    if done.returncode != 0:
+        raise ExportFailed(f"exit status {done.returncode}{_tail(done.stderr)}")
+    encoder = OnnxQueryEncoder.load_cached(model_dir, cache_dir)
+    if encoder is None:
+        raise ExportFailed(f"exit status 0 but no usable export in {cache_dir}{_tail(done.stderr)}")
+    log.info(
+        "exported the ONNX query model in a child process in %.1f s", time.monotonic() - started
+    )
+    return encoder
+
+
+def _tail(stderr: str | bytes | None) -> str:
+    if isinstance(stderr, bytes):
+        stderr = stderr.decode(errors="replace")
+    text = (stderr or "").strip()
+    if not text:
+        return " (no stderr)"
+    return f"; stderr: {'...' if len(text) > STDERR_TAIL else ''}{text[-STDERR_TAIL:]}"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The child process of `export_in_child`: load the model with torch, export it into the
+    cache (unless a racing process already did), exit 0 if a usable export is there."""
+    parser = argparse.ArgumentParser(
+        prog="python -m knowledge.onnx_query",
+        description="Export a sentence-transformers model's ONNX query graph into a cache dir.",
+    )
+    parser.add_argument("--model-dir", type=Path, required=True, help="the model's directory")
+    parser.add_argument("--cache-dir", type=Path, required=True, help="where exports are kept")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(message)s")
+    model_dir: Path = args.model_dir
+    cache_dir: Path = args.cache_dir
+    if OnnxQueryEncoder.load_cached(model_dir, cache_dir) is not None:
+        return 0  # a racing process made it meanwhile
+    from knowledge.embeddings import SentenceEmbedder
+
+    try:
+        model = SentenceEmbedder(str(model_dir), query_backend="torch").model
+        OnnxQueryEncoder.from_model(model, model_dir, cache_dir)
+    except UnsupportedModel as exc:
+        print(f"unsupported model: {exc}", file=sys.stderr)
+        return 2
+    return 0
 
 
 def _session(graph: Path) -> Any:
@@ -225,3 +336,7 @@ def _export(auto_model: Any, tokenizer: Any, inputs: list[str], path: Path) -> N
             )
 
     _write_atomically(path, export)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

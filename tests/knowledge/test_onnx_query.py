@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import logging
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +14,7 @@ import numpy as np
 import pytest
 
 from knowledge import onnx_query
-from knowledge.embeddings import SentenceEmbedder
+from knowledge.embeddings import SentenceEmbedder, resolve_model
 
 QUESTIONS = [
     "How many hours of sleep do I need?",
@@ -125,3 +127,120 @@ def test_the_torch_backend_never_exports(
     assert embedder.query_encoder() is None
     assert embedder.embed_query("hello").shape == (384,)
     assert not list(tmp_path.iterdir())
+
+
+# A process that only answers questions, with an empty cache: the export is made in a child
+# process and the question answered through it, without torch ever entering this process.
+LEAN_QUESTION = "how do I sleep better"
+LEAN_SCRIPT = """
+import json, sys
+from pathlib import Path
+from knowledge.embeddings import SentenceEmbedder
+
+vector = SentenceEmbedder(cache_dir=Path(sys.argv[1])).embed_query(sys.argv[2])
+print(json.dumps({
+    "torch": "torch" in sys.modules,
+    "sentence_transformers": "sentence_transformers" in sys.modules,
+    "vector": vector.tolist(),
+}))
+"""
+
+
+@pytest.mark.slow
+def test_a_fresh_cache_is_exported_in_a_child_and_torch_stays_out(
+    sentence_embedder: SentenceEmbedder, tmp_path: Path
+) -> None:
+    cache = tmp_path / "models"
+    done = subprocess.run(
+        [sys.executable, "-c", LEAN_SCRIPT, str(cache), LEAN_QUESTION],
+        capture_output=True,
+        text=True,
+        timeout=onnx_query.EXPORT_TIMEOUT + 60,
+        cwd=Path(__file__).resolve().parents[2],
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["torch"] is False
+    assert result["sentence_transformers"] is False
+    assert len(list(cache.glob("*.onnx"))) == 1
+    assert len(list(cache.glob("*.json"))) == 1
+    assert not list(cache.glob("*.part"))
+    vector = np.asarray(result["vector"], dtype=np.float32)
+    expected = sentence_embedder.embed([LEAN_QUESTION])[0]
+    assert vector.shape == (384,)
+    assert float(vector @ expected) >= 0.9999
+
+
+def test_a_failed_child_export_falls_back_to_exporting_here(
+    sentence_embedder: SentenceEmbedder,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def failing_child(model_dir: Path, cache_dir: Path) -> list[str]:
+        return [sys.executable, "-c", "import sys; sys.stderr.write('child broke'); sys.exit(3)"]
+
+    monkeypatch.setattr(onnx_query, "export_command", failing_child)
+    embedder = SentenceEmbedder(cache_dir=tmp_path)
+    # No model loaded (so the child is tried); the fallback's load gets the session's model.
+    monkeypatch.setattr(embedder, "_load", lambda: sentence_embedder.model)
+    with caplog.at_level(logging.WARNING, logger="knowledge.embeddings"):
+        vector = embedder.embed_query(QUESTIONS[0])
+    assert "child process failed" in caplog.text
+    assert "exit status 3" in caplog.text
+    assert "child broke" in caplog.text
+    assert embedder.query_encoder() is not None  # exported in this process instead
+    assert len(list(tmp_path.glob("*.onnx"))) == 1
+    assert float(vector @ sentence_embedder.embed([QUESTIONS[0]])[0]) > 0.99999
+
+
+def test_a_child_that_hangs_or_leaves_nothing_is_a_failed_export(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model_dir = Path(resolve_model(""))
+    monkeypatch.setattr(
+        onnx_query,
+        "export_command",
+        lambda *args: [
+            sys.executable,
+            "-c",
+            "import sys, time; print('busy', file=sys.stderr, flush=True); time.sleep(30)",
+        ],
+    )
+    with pytest.raises(onnx_query.ExportFailed, match=r"timed out after 0\.5 s"):
+        onnx_query.export_in_child(model_dir, tmp_path, timeout=0.5)
+    monkeypatch.setattr(onnx_query, "export_command", lambda *args: [sys.executable, "-c", "pass"])
+    with pytest.raises(onnx_query.ExportFailed, match="exit status 0 but no usable export"):
+        onnx_query.export_in_child(model_dir, tmp_path)
+
+
+def test_a_model_that_cannot_be_exported_starts_no_child(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_child(*args: object) -> list[str]:
+        raise AssertionError("a child was started")
+
+    monkeypatch.setattr(onnx_query, "export_command", no_child)
+    with pytest.raises(onnx_query.UnsupportedModel):
+        onnx_query.export_in_child(tmp_path / "no-such-model", tmp_path)
+
+
+def test_query_threads_import_torch_only_when_torch_answers(
+    sentence_embedder: SentenceEmbedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import torch
+
+    calls: list[int] = []
+    monkeypatch.setattr(torch, "set_num_threads", calls.append)
+    embedder = SentenceEmbedder(query_backend="torch")
+    embedder._model = sentence_embedder.model
+    monkeypatch.delitem(sys.modules, "torch")  # as in a process that has not imported it
+    embedder.prepare_query_thread(1)
+    assert calls == []  # deferred: nothing imported for a thread that may never need torch
+    monkeypatch.setitem(sys.modules, "torch", torch)
+    embedder.embed_query("hello")
+    embedder.embed_query("hello again")
+    assert calls == [1]  # applied once, on the first query torch answers
+    embedder.prepare_query_thread(2)
+    assert calls == [1, 2]  # torch loaded: applied at once
