@@ -47,7 +47,8 @@ def load_update(data: Any) -> Update:
         raise MalformedUpdate("not a Telegram update: no integer update_id")
     try:
         return Update.de_json(data, None)
-    except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
+    # OSError: datetime.fromtimestamp on a timestamp past what the platform can represent.
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError, OSError) as exc:
         raise MalformedUpdate(f"not a Telegram update: {type(exc).__name__}") from None
 
 

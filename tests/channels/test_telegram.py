@@ -145,6 +145,8 @@ async def test_photo_and_document_become_attachments(
         (HEADERS, b"not json", 403),
         (HEADERS, b'{"message": {}}', 400),
         (HEADERS, b"[1, 2]", 400),
+        # A date past what datetime can represent (found by the webhook fuzz test).
+        (HEADERS, b'{"update_id": 0, "message": {"date": 67768036191676800}}', 400),
     ],
 )
 async def test_forged_or_broken_requests_store_nothing(
