@@ -63,12 +63,16 @@ class ChannelRoutes:
         from bots.telegram.webhook import TelegramWebhook
         from bots.whatsapp.webhook import TwilioWebhook
         from config.wiring import build_senders, secret_box
+        from engine.channel_bindings import WebhookBindings
 
         box = secret_box(self.settings)  # reads (or creates) the key file: off the event loop
         senders = build_senders(self.settings, self.db)
         delivery = ReplyDelivery(self.engine, senders)
-        telegram = TelegramWebhook(TelegramInbound(self.engine, delivery, self.background), box)
-        twilio = TwilioWebhook(delivery, self.background, box, self.settings.public_url)
+        bindings = WebhookBindings(self.db, box)
+        telegram = TelegramWebhook(
+            TelegramInbound(self.engine, delivery, self.background), bindings
+        )
+        twilio = TwilioWebhook(delivery, self.background, bindings, self.settings.public_url)
         return _Adapters(telegram.handle, twilio.inbound, twilio.status, senders.close)
 
     async def telegram(self, request: web.Request) -> web.StreamResponse:

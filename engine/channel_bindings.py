@@ -8,6 +8,7 @@ a `BindingInfo` in memory and are never logged (its repr hides them).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -124,6 +125,37 @@ async def find_binding(
         if binding is None or not binding.enabled or binding.channel != channel.value:
             return None
         return _info(binding, box)
+
+
+class WebhookBindings:
+    """`find_binding` remembered for a few seconds per process: every inbound of a busy bot asks
+    for its binding, and opening sealed secrets costs CPU. A binding switched off is refused
+    within `REMEMBER_SECONDS` (as `Engine.claim` refuses it); a webhook whose credentials do not
+    match a remembered binding calls `forget` and asks again, so new secrets work at once."""
+
+    def __init__(self, db: Database, box: SecretBox) -> None:
+        self.db = db
+        self.box = box
+        self._seen: dict[tuple[str, Channel], tuple[float, BindingInfo | None]] = {}
+
+    async def find(self, public_key: str, channel: Channel) -> BindingInfo | None:
+        key = (public_key, channel)
+        cached = self._seen.get(key)
+        if cached is not None and time.monotonic() - cached[0] < REMEMBER_SECONDS:
+            return cached[1]
+        info = await find_binding(self.db, self.box, public_key, channel)
+        if len(self._seen) >= MAX_REMEMBERED:  # unknown keys must not grow it without bound
+            self._seen.clear()
+        self._seen[key] = (time.monotonic(), info)
+        return info
+
+    def forget(self, public_key: str, channel: Channel) -> bool:
+        """Drop what is remembered for this key; whether anything was."""
+        return self._seen.pop((public_key, channel), None) is not None
+
+
+REMEMBER_SECONDS = 5.0
+MAX_REMEMBERED = 10_000
 
 
 async def list_bindings(db: Database, box: SecretBox, creator_id: int) -> list[BindingInfo]:

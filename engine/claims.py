@@ -5,12 +5,22 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from engine.db import upsert_insert
+from engine.db import table_of, upsert_insert
 from engine.models import InboundReceipt
 from engine.types import InboundMessage
+
+# Core statements on the table, built once: the claim and the take run on every inbound, and the
+# ORM's per-statement work (entity compile state, session sync) cost more than the round trip.
+RECEIPTS = table_of(InboundReceipt)
+TAKE = (
+    update(RECEIPTS)
+    .where(RECEIPTS.c.id == bindparam("receipt_id"), RECEIPTS.c.status == "claimed")
+    .values(status="processed", processed_at=bindparam("now"), error=None)
+    .returning(RECEIPTS.c.inbound, RECEIPTS.c.raw)
+)
 
 
 async def claim(session: AsyncSession, inbound: InboundMessage, now: datetime) -> int | None:
@@ -25,12 +35,30 @@ async def claim(session: AsyncSession, inbound: InboundMessage, now: datetime) -
         "claimed_at": now,
     }
     stmt = (
-        upsert_insert(session, InboundReceipt)
+        upsert_insert(session, RECEIPTS)
         .values(**values)
         .on_conflict_do_nothing(index_elements=["binding_id", "external_message_id"])
-        .returning(InboundReceipt.id)
+        .returning(RECEIPTS.c.id)
     )
     return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def take(session: AsyncSession, receipt_id: int, now: datetime) -> InboundMessage | None:
+    """Mark a claimed receipt processed and return its inbound, locking the row for the rest of
+    the transaction; None if it is not (or no longer) waiting for its turn."""
+    row = (await session.execute(TAKE, {"receipt_id": receipt_id, "now": now})).one_or_none()
+    return InboundMessage.from_json(row.inbound, raw=row.raw) if row is not None else None
+
+
+async def stored_inbound(session: AsyncSession, receipt_id: int) -> InboundMessage | None:
+    row = (
+        await session.execute(
+            select(InboundReceipt.inbound, InboundReceipt.raw).where(
+                InboundReceipt.id == receipt_id
+            )
+        )
+    ).one_or_none()
+    return InboundMessage.from_json(row.inbound, raw=row.raw) if row is not None else None
 
 
 async def finish(

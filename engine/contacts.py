@@ -66,6 +66,47 @@ async def resolve_identity(
     return (await session.execute(query)).scalar_one()
 
 
+async def arrive(
+    session: AsyncSession, binding: ChannelBinding, inbound: InboundMessage, now: datetime
+) -> tuple[ChannelIdentity, Contact]:
+    """The sender's identity and contact, with the contact locked for this transaction and both
+    marked as having written now (which also ends any "unreachable" mark on the identity).
+    Two statements for a known sender, contact first (the lock order of every other path)."""
+    contact = (
+        await session.execute(
+            update(Contact)
+            .where(
+                Contact.id == ChannelIdentity.contact_id,
+                ChannelIdentity.binding_id == binding.id,
+                ChannelIdentity.external_user_id == inbound.external_user_id,
+            )
+            .values(last_seen_at=now)
+            .returning(Contact),
+            execution_options={"populate_existing": True, "synchronize_session": False},
+        )
+    ).scalar_one_or_none()
+    if contact is None:  # a new person (or one whose identity a merge just moved)
+        identity = await resolve_identity(session, binding, inbound, now)
+        contact = await lock_contact(session, identity.contact_id)
+        contact.last_seen_at = now
+        identity.last_inbound_at = now
+        identity.unreachable_at = None
+        return identity, contact
+    identity = (
+        await session.execute(
+            update(ChannelIdentity)
+            .where(
+                ChannelIdentity.binding_id == binding.id,
+                ChannelIdentity.external_user_id == inbound.external_user_id,
+            )
+            .values(last_inbound_at=now, unreachable_at=None)
+            .returning(ChannelIdentity),
+            execution_options={"populate_existing": True, "synchronize_session": False},
+        )
+    ).scalar_one()
+    return identity, contact
+
+
 async def lock_contact(session: AsyncSession, contact_id: int) -> Contact:
     """Load the contact locked for this transaction (PostgreSQL row lock; SQLite's write
     transactions are already exclusive)."""
@@ -75,18 +116,37 @@ async def lock_contact(session: AsyncSession, contact_id: int) -> Contact:
     ).scalar_one()
 
 
-async def open_conversation(session: AsyncSession, contact: Contact, now: datetime) -> Conversation:
-    """The contact's open conversation, started if there is none. Call with the contact locked."""
-    query = (
+async def open_conversation(
+    session: AsyncSession, contact: Contact, now: datetime, *, wrote: bool = False
+) -> Conversation:
+    """The contact's open conversation, started if there is none. Call with the contact locked.
+    `wrote`: the contact just wrote, so its last message time becomes `now` (in the same
+    statement that finds it)."""
+    latest_open = (
         select(Conversation)
         .where(Conversation.contact_id == contact.id, Conversation.status == "open")
         .order_by(Conversation.id.desc())
         .limit(1)
     )
-    conversation = (await session.execute(query)).scalar_one_or_none()
+    if wrote:
+        found = await session.execute(
+            update(Conversation)
+            .where(
+                Conversation.id == latest_open.with_only_columns(Conversation.id).scalar_subquery()
+            )
+            .values(last_message_at=now)
+            .returning(Conversation),
+            execution_options={"populate_existing": True, "synchronize_session": False},
+        )
+    else:
+        found = await session.execute(latest_open)
+    conversation = found.scalar_one_or_none()
     if conversation is None:
         conversation = Conversation(
-            creator_id=contact.creator_id, contact_id=contact.id, started_at=now
+            creator_id=contact.creator_id,
+            contact_id=contact.id,
+            started_at=now,
+            last_message_at=now if wrote else None,
         )
         session.add(conversation)
         await session.flush()

@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, Integer, MetaData, event, text
+from sqlalchemy import JSON, BigInteger, DateTime, Integer, MetaData, Table, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.engine.url import URL
@@ -69,6 +69,11 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
+
+
+def table_of(model: type[Base]) -> Table:
+    """A model's table, for Core statements on hot paths (no ORM work per statement)."""
+    return Base.metadata.tables[model.__tablename__]
 
 
 def upsert_insert(session: AsyncSession, table: Any) -> Any:

@@ -53,8 +53,11 @@ class Loaded:
     slug: str
 
 
-async def load(session: AsyncSession, enrollment: pm.Enrollment) -> Loaded:
-    version = await session.get(pm.ProgramVersion, enrollment.version_id)
+async def load(
+    session: AsyncSession, enrollment: pm.Enrollment, version: pm.ProgramVersion | None = None
+) -> Loaded:
+    if version is None or version.id != enrollment.version_id:
+        version = await session.get(pm.ProgramVersion, enrollment.version_id)
     contact = await session.get(Contact, enrollment.contact_id)
     assert version is not None  # foreign keys
     assert contact is not None

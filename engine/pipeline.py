@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from engine import claims, metrics, outbox
@@ -27,14 +27,8 @@ from engine.answering import (
 )
 from engine.clock import Clock, SystemClock
 from engine.commands import Command, CommandRoute
-from engine.contacts import (
-    BINDING_TOUCH_INTERVAL,
-    lock_contact,
-    open_conversation,
-    resolve_identity,
-    touch_binding,
-)
-from engine.db import Database
+from engine.contacts import BINDING_TOUCH_INTERVAL, arrive, open_conversation, touch_binding
+from engine.db import Database, table_of
 from engine.guardrails import CrisisRoute, HandoffRoute, OptInRoute, OptOutRoute
 from engine.linking import link_commands
 from engine.models import (
@@ -154,44 +148,43 @@ class Engine:
 
     async def _run_turn(self, receipt_id: int) -> tuple[Reply, str]:
         async with self.db.transaction() as session:
-            receipt = await session.scalar(
-                select(InboundReceipt).where(InboundReceipt.id == receipt_id).with_for_update()
-            )
-            if receipt is None:
-                raise LookupError(f"no inbound receipt {receipt_id}")
-            inbound = InboundMessage.from_json(receipt.inbound, raw=receipt.raw)
-            if receipt.status != "claimed":
-                return Reply(duplicate=True), inbound.channel.value
             now = self.clock.now()
-            binding = await session.get(ChannelBinding, inbound.binding_id)
-            if binding is None:
+            # Marking the receipt processed first locks it for the turn and tells a second
+            # caller it has nothing to do; if the turn fails, the rollback leaves it claimed.
+            claimed = await claims.take(session, receipt_id, now)
+            if claimed is None:
+                inbound = await claims.stored_inbound(session, receipt_id)
+                if inbound is None:
+                    raise LookupError(f"no inbound receipt {receipt_id}")
+                return Reply(duplicate=True), inbound.channel.value
+            inbound = claimed
+            found = (
+                await session.execute(
+                    select(ChannelBinding, Creator)
+                    .join(Creator, Creator.id == ChannelBinding.creator_id)
+                    .where(ChannelBinding.id == inbound.binding_id)
+                )
+            ).one_or_none()
+            if found is None:
                 raise UnknownBindingError(f"channel binding {inbound.binding_id} disappeared")
-            creator = await session.get(Creator, binding.creator_id)
-            assert creator is not None  # a binding always belongs to a creator (FK, cascade)
-            identity = await resolve_identity(session, binding, inbound, now)
-            contact = await lock_contact(session, identity.contact_id)
-            conversation = await open_conversation(session, contact, now)
+            binding, creator = found
+            # The person wrote now: what routes decide (e.g. WhatsApp's window) must see it.
+            identity, contact = await arrive(session, binding, inbound, now)
+            conversation = await open_conversation(session, contact, now, wrote=True)
+            if inbound.locale and not contact.locale:
+                contact.locale = inbound.locale
             message = Message(
                 conversation_id=conversation.id,
                 contact_id=contact.id,
                 direction="in",
                 channel=inbound.channel.value,
                 binding_id=binding.id,
-                receipt_id=receipt.id,
+                receipt_id=receipt_id,
                 text=inbound.text or "",
                 payload=_inbound_payload(inbound),
                 status="received",
                 created_at=inbound.received_at,
             )
-            session.add(message)
-            await session.flush()
-
-            # The person wrote now: what routes decide (e.g. WhatsApp's window) must see it.
-            contact.last_seen_at = now
-            if inbound.locale and not contact.locale:
-                contact.locale = inbound.locale
-            identity.last_inbound_at = now
-            identity.unreachable_at = None  # they wrote: whatever blocked delivery is over
             turn = Turn(
                 session=session,
                 inbound=inbound,
@@ -205,7 +198,10 @@ class Engine:
             )
             await self.router.prepare(turn)
             route = self.router.select(turn)
+            # Stored once its route is known (one INSERT, no UPDATE): routes' queries autoflush
+            # it, so what they read includes it; `prepare` ran before and does not need it.
             message.route = route.name
+            session.add(message)
             reply = await route.handle(turn)
             metrics.ROUTED.labels(route=route.name).inc()
 
@@ -215,10 +211,10 @@ class Engine:
             if touched is None or now - touched >= BINDING_TOUCH_INTERVAL:
                 await touch_binding(session, binding.id, now)
                 self._bindings_touched[binding.id] = now
-            await claims.finish(session, receipt.id, now)
         return stored, inbound.channel.value
 
     async def _store_reply(self, turn: Turn, reply: Reply, route: str) -> Reply:
+        await turn.session.flush()  # the inbound message's id, if no query flushed it yet
         rows: list[tuple[OutboundMessage, Message]] = []
         for outbound in reply.messages:
             row = Message(
@@ -321,16 +317,8 @@ class Engine:
         when = at or self.clock.now()
         async with self.db.transaction() as session:
             await session.execute(
-                update(Message),
-                [
-                    {
-                        "id": message_id,
-                        "status": "sent",
-                        "provider_message_id": provider_id,
-                        "sent_at": when,
-                    }
-                    for message_id, provider_id in sent
-                ],
+                MARK_SENT,
+                [{"message_id": m, "provider_id": p, "at": when} for m, p in sent],
             )
 
     async def mark_failed(self, message_id: int, error: str) -> None:
@@ -344,6 +332,15 @@ class Engine:
 
 
 PROACTIVE_ROUTES = ("program", "nudge", "reminder", "broadcast")
+
+# Built once, on the table: runs after every reply (an ORM bulk update by primary key costs
+# several times the round trip here).
+MESSAGES = table_of(Message)
+MARK_SENT = (
+    update(MESSAGES)
+    .where(MESSAGES.c.id == bindparam("message_id"))
+    .values(status="sent", provider_message_id=bindparam("provider_id"), sent_at=bindparam("at"))
+)
 
 
 def _inbound_payload(inbound: InboundMessage) -> dict[str, object]:

@@ -31,10 +31,11 @@ class ProgramRoute:
         self.answerer = answerer
 
     async def prepare(self, turn: Turn) -> None:
-        enrollment = await store.current_enrollment(turn.session, turn.contact.id)
-        if enrollment is None:
+        current = await store.current_enrollment_with_version(turn.session, turn.contact.id)
+        if current is None:
             return
-        loaded = await enroll_ops.load(turn.session, enrollment)
+        enrollment, version = current
+        loaded = await enroll_ops.load(turn.session, enrollment, version)
         if enrollment.status == "paused":
             if loaded.state.paused_reason != "no_answer":
                 return  # the coachee paused (or a migration did): replies are not answers

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from engine.db import upsert_insert
@@ -153,9 +153,8 @@ async def enrollment_for(
     )
 
 
-async def current_enrollment(session: AsyncSession, contact_id: int) -> m.Enrollment | None:
-    """The contact's running (or paused) enrollment, if any: one at a time per contact."""
-    return await session.scalar(
+def _current(contact_id: int) -> Select[m.Enrollment]:
+    return (
         select(m.Enrollment)
         .where(
             m.Enrollment.contact_id == contact_id,
@@ -164,6 +163,21 @@ async def current_enrollment(session: AsyncSession, contact_id: int) -> m.Enroll
         .order_by(m.Enrollment.updated_at.desc())
         .limit(1)
     )
+
+
+async def current_enrollment(session: AsyncSession, contact_id: int) -> m.Enrollment | None:
+    """The contact's running (or paused) enrollment, if any: one at a time per contact."""
+    return await session.scalar(_current(contact_id))
+
+
+async def current_enrollment_with_version(
+    session: AsyncSession, contact_id: int
+) -> tuple[m.Enrollment, m.ProgramVersion] | None:
+    """The current enrollment and its program version, in one query (for running it)."""
+    query = _current(contact_id).add_columns(m.ProgramVersion)
+    query = query.join(m.ProgramVersion, m.ProgramVersion.id == m.Enrollment.version_id)
+    row = (await session.execute(query)).first()
+    return (row[0], row[1]) if row is not None else None
 
 
 def state_of(enrollment: m.Enrollment) -> EnrollmentState:

@@ -14,9 +14,8 @@ from aiohttp import web
 
 from bots.telegram.inbound import TelegramInbound
 from bots.telegram.parse import MalformedUpdate
-from engine.channel_bindings import find_binding
+from engine.channel_bindings import BindingInfo, WebhookBindings
 from engine.pipeline import UnknownBindingError
-from engine.secrets import SecretBox
 from engine.types import Channel
 
 log = logging.getLogger(__name__)
@@ -31,19 +30,20 @@ def webhook_path(public_key: str) -> str:
 
 
 class TelegramWebhook:
-    def __init__(self, inbound: TelegramInbound, box: SecretBox) -> None:
+    def __init__(self, inbound: TelegramInbound, bindings: WebhookBindings) -> None:
         self.inbound = inbound
-        self.box = box
+        self.bindings = bindings
 
     async def handle(self, request: web.Request) -> web.Response:
-        binding = await find_binding(
-            self.inbound.engine.db, self.box, request.match_info["public_key"], Channel.TELEGRAM
-        )
+        public_key = request.match_info["public_key"]
+        given = request.headers.get(SECRET_HEADER, "")
+        binding = await self.bindings.find(public_key, Channel.TELEGRAM)
+        stale = binding is not None and not _secret_matches(binding, given)
+        if stale and self.bindings.forget(public_key, Channel.TELEGRAM):  # maybe set anew now
+            binding = await self.bindings.find(public_key, Channel.TELEGRAM)
         if binding is None:
             return web.Response(status=404, text="unknown webhook")
-        expected = binding.secrets.get(WEBHOOK_SECRET, "")
-        given = request.headers.get(SECRET_HEADER, "")
-        if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
+        if not _secret_matches(binding, given):
             log.warning("telegram webhook with a wrong secret", extra={"binding_id": binding.id})
             return web.Response(status=403, text="forbidden")
         try:
@@ -60,3 +60,8 @@ class TelegramWebhook:
         except UnknownBindingError:  # disabled between the lookup and the claim
             return web.Response(status=404, text="unknown webhook")
         return web.json_response({"ok": True, "outcome": outcome})
+
+
+def _secret_matches(binding: BindingInfo, given: str) -> bool:
+    expected = binding.secrets.get(WEBHOOK_SECRET, "")
+    return bool(expected) and hmac.compare_digest(given.encode(), expected.encode())

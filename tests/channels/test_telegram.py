@@ -16,10 +16,19 @@ from bots.telegram.keyboard import callback_data, digest
 from config.settings import Settings
 from config.web import ENGINE
 from config.wiring import build_senders
-from engine.channel_bindings import BindingInfo
+from engine import channel_bindings, pipeline
+from engine.channel_bindings import BindingInfo, remove_binding, update_binding
 from engine.db import Database
 from engine.models import ChannelIdentity, InboundReceipt, Message
-from tests.channels.conftest import LONG_TEXT, TG_SECRET, AppClient, settle, tg_text_update
+from engine.secrets import SecretBox
+from tests.channels.conftest import (
+    LONG_TEXT,
+    TG_SECRET,
+    TG_TOKEN,
+    AppClient,
+    settle,
+    tg_text_update,
+)
 from tests.fakes import FakeTelegram
 from tests.fakes.telegram import visible_text
 
@@ -165,6 +174,37 @@ async def test_forged_or_broken_requests_store_nothing(
     await settle(client)
     assert await counts(db) == (0, 0, 0)
     assert fake_telegram.calls == []
+
+
+async def test_a_new_webhook_secret_works_at_once_and_the_old_one_stops(
+    client: AppClient, tg_binding: BindingInfo, box: SecretBox, db: Database
+) -> None:
+    """Bindings are remembered per process for a few seconds; a secret that does not match the
+    remembered one is looked up again rather than refused."""
+    assert await post(client, tg_binding, tg_text_update(1, "hi")) == 200
+    new_secret = "a-brand-new-webhook-secret"
+    await update_binding(
+        db, box, tg_binding.id, secrets={"token": TG_TOKEN, "webhook_secret": new_secret}
+    )
+    new = {"X-Telegram-Bot-Api-Secret-Token": new_secret}
+    assert await post(client, tg_binding, tg_text_update(2, "again"), new) == 200
+    assert await post(client, tg_binding, tg_text_update(3, "old secret")) == 403
+    await settle(client)
+    assert (await counts(db))[0] == 2
+
+
+async def test_a_removed_binding_is_refused_within_seconds(
+    client: AppClient, tg_binding: BindingInfo, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert await post(client, tg_binding, tg_text_update(1, "hi")) == 200
+    await settle(client)
+    await remove_binding(db, tg_binding.id)
+    # What a few seconds later looks like, to the webhook's and the engine's memory alike.
+    monkeypatch.setattr(channel_bindings, "REMEMBER_SECONDS", 0.0)
+    monkeypatch.setattr(pipeline, "BINDING_CHECK_SECONDS", 0.0)
+    assert await post(client, tg_binding, tg_text_update(2, "still there?")) == 404
+    await settle(client)
+    assert (await counts(db))[0] == 1
 
 
 async def test_a_long_reply_is_split_without_breaking_markup(
