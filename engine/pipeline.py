@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from engine import claims, metrics, outbox
@@ -214,26 +214,33 @@ class Engine:
         return stored, inbound.channel.value
 
     async def _store_reply(self, turn: Turn, reply: Reply, route: str) -> Reply:
+        if not reply.messages:
+            return reply
         await turn.session.flush()  # the inbound message's id, if no query flushed it yet
-        rows: list[tuple[OutboundMessage, Message]] = []
-        for outbound in reply.messages:
-            row = Message(
-                conversation_id=turn.conversation.id,
-                contact_id=turn.contact.id,
-                direction="out",
-                channel=turn.inbound.channel.value,
-                binding_id=turn.binding.id,
-                reply_to_id=turn.message.id,
-                text=outbound.text,
-                payload=outbound.payload_json(),
-                route=route,
-                status="pending",
-                created_at=turn.now,
-            )
-            turn.session.add(row)
-            rows.append((outbound, row))
-        await turn.session.flush()  # one round trip assigns every id
-        stored = [replace(outbound, message_id=row.id) for outbound, row in rows]
+        rows = [
+            {
+                "conversation_id": turn.conversation.id,
+                "contact_id": turn.contact.id,
+                "direction": "out",
+                "channel": turn.inbound.channel.value,
+                "binding_id": turn.binding.id,
+                "reply_to_id": turn.message.id,
+                "text": outbound.text,
+                "payload": outbound.payload_json(),
+                "route": route,
+                "status": "pending",
+                "created_at": turn.now,
+            }
+            for outbound in reply.messages
+        ]
+        # One statement for all parts; ids come back in the order of the rows.
+        ids = await turn.session.scalars(
+            insert(MESSAGES).returning(MESSAGES.c.id, sort_by_parameter_order=True), rows
+        )
+        stored = [
+            replace(outbound, message_id=message_id)
+            for outbound, message_id in zip(reply.messages, ids, strict=True)
+        ]
         return replace(reply, messages=tuple(stored))
 
     async def mark_sent(

@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from engine.db import upsert_insert
+from engine.db import table_of, upsert_insert
 from programs import definition as d
 from programs import models as m
 from programs.facts import Facts, GoalRecord, HabitRecord
@@ -30,6 +30,9 @@ from programs.runner import (
 from programs.validate import load_program
 
 ACTIVE_STATUSES = ("active", "waiting_answer", "waiting_until")
+# Written on every program turn and never read back in it: plain inserts, no ORM objects.
+CHECKINS = table_of(m.Checkin)
+STEP_LOG = table_of(m.StepLog)
 
 
 @dataclass(frozen=True)
@@ -200,12 +203,9 @@ async def save_outcome(
     await save_effects(
         session, enrollment.contact_id, enrollment.id, outcome.effects, now, tz_today
     )
-    session.add(
-        m.StepLog(
-            enrollment_id=enrollment.id,
-            step=state.cursor or "-",
-            event=state.status,
-            at=now,
+    await session.execute(
+        insert(STEP_LOG).values(
+            enrollment_id=enrollment.id, step=state.cursor or "-", event=state.status, at=now
         )
     )
 
@@ -220,8 +220,8 @@ async def save_effects(
 ) -> None:
     for effect in effects:
         if isinstance(effect, RecordMetric):
-            session.add(
-                m.Checkin(
+            await session.execute(
+                insert(CHECKINS).values(
                     contact_id=contact_id,
                     enrollment_id=enrollment_id,
                     metric=effect.metric,
