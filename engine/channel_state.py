@@ -31,14 +31,16 @@ async def recent_choices(
     (any channel: after linking, a question asked on one may be answered on another), newest
     first; a message without choices gives an empty tuple."""
     async with db.sessions() as session:
-        contact_id = await session.scalar(
-            select(ChannelIdentity.contact_id).where(
+        # One query (every inbound short enough to be a numbered answer asks this); the contact
+        # as a subquery, so its messages are found by their contact index as before.
+        contact_id = (
+            select(ChannelIdentity.contact_id)
+            .where(
                 ChannelIdentity.binding_id == binding_id,
                 ChannelIdentity.external_user_id == external_user_id,
             )
+            .scalar_subquery()
         )
-        if contact_id is None:
-            return []
         payloads = await session.scalars(
             select(Message.payload)
             .where(Message.contact_id == contact_id, Message.direction == "out")
