@@ -182,6 +182,10 @@ class InboundReceipt(Base):
     )
 
 
+# (A clause built here: inside Message, `text` is the column.)
+UNSENT_REPLY = text("direction = 'out' AND status = 'pending' AND reply_to_id IS NOT NULL")
+
+
 class Message(Base):
     """A stored message, inbound or outbound. Outbound rows carry the provider's id and delivery
     status once the adapter reports them."""
@@ -214,6 +218,13 @@ class Message(Base):
     __table_args__ = (
         Index(None, "conversation_id", "id"),
         Index(None, "binding_id", "provider_message_id"),
+        # The scheduler's search for replies a dead serve never sent: a handful of rows.
+        Index(
+            "ix_messages_unsent_replies",
+            "id",
+            postgresql_where=UNSENT_REPLY,
+            sqlite_where=UNSENT_REPLY,
+        ),
     )
 
 
@@ -276,4 +287,5 @@ class Outbox(Base):
     __table_args__ = (
         Index(None, "state", "next_attempt_at"),
         Index(None, "contact_id", "sent_at"),
+        Index(None, "message_id"),  # "has this message an outbox row?", and deletes cascading
     )
