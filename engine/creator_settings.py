@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import time
+from typing import cast
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -15,9 +16,11 @@ from engine.keywords import (
     OPT_OUT_WORDS,
     KeywordError,
     custom_words,
+    keyword,
     split_words,
 )
 from engine.models import Creator
+from programs import store
 
 
 class FieldError(CreatorError):
@@ -108,6 +111,25 @@ def validated(fields: Mapping[str, str]) -> dict[str, object]:
     return out
 
 
+async def check_program_keywords(
+    session: AsyncSession, creator_id: int, words: Mapping[str, Sequence[str]]
+) -> None:
+    """Refuse an opt-out or opt-in word that a published program of this creator uses as a
+    keyword: the guardrail would answer it first and the program's jump could never happen.
+    `words`: the lists being saved, by field name. Raises FieldError naming the word."""
+    programs = await store.latest_definitions(session, creator_id)
+    for field, listed in words.items():
+        for word in listed:
+            for slug, program in programs:
+                if keyword(word) in program.keywords:
+                    kind = field.removesuffix("_words").replace("_", "-")
+                    raise FieldError(
+                        field,
+                        f"{kind} words: {word!r} is a keyword of your program {slug!r}; "
+                        "choose another word or change that keyword first",
+                    )
+
+
 async def update_settings(
     session: AsyncSession, creator_id: int, fields: Mapping[str, str]
 ) -> Creator:
@@ -115,6 +137,8 @@ async def update_settings(
     creator = await session.get(Creator, creator_id, with_for_update=True)
     if creator is None:
         raise CreatorError(f"no creator {creator_id}")
+    words = {k: v for k, v in changes.items() if k in ("opt_out_words", "opt_in_words")}
+    await check_program_keywords(session, creator_id, cast(dict[str, list[str]], words))
     for key, value in changes.items():
         setattr(creator, key, value)
     return creator

@@ -92,6 +92,11 @@ async def create_creator(
     return creator
 
 
+def own_keywords(creator: Creator) -> list[str]:
+    """The creator's own opt-out and opt-in words, which program keywords may not use."""
+    return [*(creator.opt_out_words or ()), *(creator.opt_in_words or ())]
+
+
 async def get_creator(session: AsyncSession, slug: str) -> Creator:
     creator = await session.scalar(select(Creator).where(Creator.slug == slug))
     if creator is None:

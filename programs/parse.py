@@ -134,6 +134,12 @@ class Parser(StepParser):
             key = keyword(word)
             if not key or key in RESERVED_WORDS or word.strip().startswith("/"):
                 self.error(loc, f"keyword {word!r} is reserved (opt-out words and commands)")
+            elif key in self.creator_words:
+                self.error(
+                    loc,
+                    f"keyword {word!r} is one of your own opt-out or opt-in words, which answer "
+                    "first: choose another keyword or change those words in your settings",
+                )
             elif not isinstance(target, LStr):
                 self.error(loc, f"keyword {word!r} must name a step id")
             else:
@@ -188,8 +194,10 @@ def _typed_default(kind: str, raw: str | None) -> str | int | float | bool | Non
     return raw
 
 
-def parse_located(text: str) -> tuple[d.Program | None, Parser]:
-    parser = Parser()
+def parse_located(
+    text: str, creator_words: frozenset[str] = frozenset()
+) -> tuple[d.Program | None, Parser]:
+    parser = Parser(creator_words)
     try:
         root = load(text)
     except LoadError as exc:

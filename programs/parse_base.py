@@ -97,7 +97,10 @@ class StepDraft:
 class Readers:
     """Typed readers of located values that record problems instead of stopping."""
 
-    def __init__(self) -> None:
+    def __init__(self, creator_words: frozenset[str] = frozenset()) -> None:
+        # The creator's own opt-out and opt-in words (normalized): a program keyword equal to
+        # one would never be reached, the guardrail answers first.
+        self.creator_words = creator_words
         self.problems: list[Problem] = []
         self.drafts: list[StepDraft] = []
         self.stored: dict[str, Loc] = {}

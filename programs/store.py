@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -56,10 +56,17 @@ def definition(version: m.ProgramVersion) -> d.Program:
     return _definition(version.id, version.checksum, version.source)
 
 
-async def publish(session: AsyncSession, creator_id: int, source: str, now: datetime) -> Published:
+async def publish(
+    session: AsyncSession,
+    creator_id: int,
+    source: str,
+    now: datetime,
+    creator_words: Iterable[str] = (),
+) -> Published:
     """Validate and store `source` as the next version (raises ProgramInvalid). Publishing the
-    same source as the latest version again creates nothing."""
-    program_def = load_program(source)
+    same source as the latest version again creates nothing. `creator_words`: the creator's own
+    opt-out and opt-in words, which no keyword may use."""
+    program_def = load_program(source, creator_words)
     program = await session.scalar(
         select(m.Program).where(
             m.Program.creator_id == creator_id, m.Program.slug == program_def.slug
@@ -101,6 +108,21 @@ async def find_program(session: AsyncSession, creator_id: int, slug: str) -> m.P
     return await session.scalar(
         select(m.Program).where(m.Program.creator_id == creator_id, m.Program.slug == slug)
     )
+
+
+async def latest_definitions(session: AsyncSession, creator_id: int) -> list[tuple[str, d.Program]]:
+    """Each of the creator's programs, by slug, as its latest version defines it."""
+    rows = await session.execute(
+        select(m.Program.slug, m.ProgramVersion)
+        .join(m.ProgramVersion, m.ProgramVersion.program_id == m.Program.id)
+        .where(m.Program.creator_id == creator_id)
+        .order_by(m.Program.slug, m.ProgramVersion.version.desc())
+    )
+    latest: dict[str, d.Program] = {}
+    for slug, version in rows:
+        if slug not in latest:
+            latest[slug] = definition(version)
+    return list(latest.items())
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,9 @@ and conditions. `load_program` is the one entry point: text in, a valid `Program
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
+from engine.keywords import keyword
 from programs import definition as d
 from programs.located import Loc
 from programs.parse import Parser, Problem, ProgramInvalid, did_you_mean, parse_located
@@ -142,9 +143,12 @@ def _uses_facts(parser: Parser, program: d.Program) -> bool:
     return False
 
 
-def check_program(text: str) -> tuple[d.Program | None, list[Problem]]:
-    """Parse and validate; the program is None whenever there is a problem."""
-    program, parser = parse_located(text)
+def check_program(
+    text: str, creator_words: Iterable[str] = ()
+) -> tuple[d.Program | None, list[Problem]]:
+    """Parse and validate; the program is None whenever there is a problem. `creator_words`:
+    the creator's own opt-out and opt-in words, which no keyword may use."""
+    program, parser = parse_located(text, frozenset(keyword(w) for w in creator_words))
     if program is not None and program.steps:
         program = _resolve_next(program)
         _check_refs(parser, program)
@@ -156,8 +160,8 @@ def check_program(text: str) -> tuple[d.Program | None, list[Problem]]:
     return (None if problems else program), problems
 
 
-def load_program(text: str) -> d.Program:
-    program, problems = check_program(text)
+def load_program(text: str, creator_words: Iterable[str] = ()) -> d.Program:
+    program, problems = check_program(text, creator_words)
     if problems or program is None:
         raise ProgramInvalid(problems)
     return program

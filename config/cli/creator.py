@@ -142,7 +142,7 @@ def set_(app: AppContext, /, slug: str, **changes: str | int | None) -> None:
     app.start(quiet=True)
 
     async def work(db):  # type: ignore[no-untyped-def]
-        from engine.creator_settings import keyword_lists
+        from engine.creator_settings import check_program_keywords, keyword_lists
         from engine.creators import CreatorError, get_creator, validate_timezone
 
         async with db.transaction() as session:
@@ -156,6 +156,9 @@ def set_(app: AppContext, /, slug: str, **changes: str | int | None) -> None:
                     outs, ins = keyword_lists(
                         str(updates.get("opt_out_words", ",".join(creator.opt_out_words))),
                         str(updates.get("opt_in_words", ",".join(creator.opt_in_words))),
+                    )
+                    await check_program_keywords(
+                        session, creator.id, {"opt_out_words": outs, "opt_in_words": ins}
                     )
                     words = {"opt_out_words": outs, "opt_in_words": ins}
             except CreatorError as exc:

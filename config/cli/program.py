@@ -122,14 +122,16 @@ def publish(app: AppContext, file: str, slug: str) -> None:
 
     async def work(db):  # type: ignore[no-untyped-def]
         from engine.clock import SystemClock
-        from engine.creators import CreatorError, get_creator
+        from engine.creators import CreatorError, get_creator, own_keywords
         from programs.parse import ProgramInvalid
         from programs.store import publish as publish_program
 
         async with db.transaction() as session:
             try:
                 creator = await get_creator(session, slug)
-                result = await publish_program(session, creator.id, source, SystemClock().now())
+                result = await publish_program(
+                    session, creator.id, source, SystemClock().now(), own_keywords(creator)
+                )
             except CreatorError as exc:
                 raise fail(str(exc)) from None
             except ProgramInvalid as exc:

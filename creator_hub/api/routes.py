@@ -17,6 +17,7 @@ from creator_hub.views import (
     problems_json,
 )
 from engine import audience, gdpr, handoff
+from engine.creators import own_keywords
 from engine.enrollment import EnrollmentError, enroll, leave
 from knowledge.errors import DocumentNotFoundError, KnowledgeError
 from knowledge.service import KnowledgeService
@@ -159,7 +160,7 @@ async def list_programs(request: web.Request) -> web.Response:
 async def validate(request: web.Request) -> web.Response:
     data = await body(request)
     source = _text(data, "source", MAX_SOURCE)
-    program, problems = check_program(source)
+    program, problems = check_program(source, own_keywords(creator(request)))
     return web.json_response({"valid": program is not None, "problems": problems_json(problems)})
 
 
@@ -169,7 +170,10 @@ async def publish(request: web.Request) -> web.Response:
     hub = services(request)
     try:
         async with hub.db.transaction() as session:
-            published = await store.publish(session, creator(request).id, source, hub.clock.now())
+            owner = creator(request)
+            published = await store.publish(
+                session, owner.id, source, hub.clock.now(), own_keywords(owner)
+            )
             result = {
                 "slug": published.program.slug,
                 "version": published.version.version,

@@ -11,11 +11,12 @@ from aiohttp import web
 from sqlalchemy import select
 
 from creator_hub.app import hub
-from creator_hub.context import creator_id
+from creator_hub.context import creator_id, signed_in
 from creator_hub.program_views import BLANK, annotate, examples, outline, simulate
 from creator_hub.render import page
 from creator_hub.routes.common import form, now, redirect
 from engine.audience import display
+from engine.creators import own_keywords
 from engine.models import Contact
 from programs import models as pm
 from programs import store
@@ -48,7 +49,7 @@ def _editor(
     enrollments: Sequence[object] | None = None,
     version: int | None = None,
 ) -> web.Response:
-    program, problems = check_program(source)
+    program, problems = check_program(source, _own_words(request))
     return page(
         request,
         "program_edit.html",
@@ -109,7 +110,7 @@ async def detail(request: web.Request) -> web.Response:
 async def validate(request: web.Request) -> web.Response:
     data = await form(request, limit=MAX_SOURCE)
     source = data.get("source", "")
-    program, problems = check_program(source)
+    program, problems = check_program(source, _own_words(request))
     return page(
         request,
         "_program_check.html",
@@ -137,7 +138,9 @@ async def publish(request: web.Request) -> web.StreamResponse:
     source = data.get("source", "")
     try:
         async with hub(request).db.transaction() as session:
-            published = await store.publish(session, creator_id(request), source, now(request))
+            published = await store.publish(
+                session, creator_id(request), source, now(request), _own_words(request)
+            )
     except ProgramInvalid as exc:
         return _editor(
             request,
@@ -153,6 +156,11 @@ async def publish(request: web.Request) -> web.StreamResponse:
         else "Nothing changed since the latest version."
     )
     raise await redirect(request, f"/hub/programs/{slug}", message)
+
+
+def _own_words(request: web.Request) -> list[str]:
+    creator = signed_in(request).creator
+    return own_keywords(creator) if creator is not None else []
 
 
 def register(app: web.Application) -> None:

@@ -6,15 +6,18 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select, update
 
 from engine.bindings import terminal_binding
 from engine.clock import ManualClock
-from engine.creator_settings import update_settings
-from engine.creators import create_creator
+from engine.creator_settings import FieldError, update_settings
+from engine.creators import create_creator, own_keywords
 from engine.db import Database
 from engine.models import ChannelBinding, Contact, Creator, Message
 from engine.pipeline import Engine
+from programs import store
+from programs.parse import ProgramInvalid
 from tests.delivery.conftest import RecordingQueue
 from tests.delivery.fakes import FakeSender
 from tests.delivery.test_scheduling import join, outbox_rows, run
@@ -110,3 +113,41 @@ async def test_words_edited_by_hand_still_match_normalized(
         > take a break
         < {OPTED_OUT}
     """)  # fmt: skip
+
+
+JUMPING_PROGRAM = """\
+version: 1
+slug: breaks
+title: Breaks
+keywords:
+  pause: rest
+steps:
+  - id: hello
+    message: "Hello!"
+  - id: rest
+    message: "Take five."
+"""
+
+
+async def test_a_word_and_a_program_keyword_cannot_collide(
+    db: Database, binding: ChannelBinding, clock: ManualClock
+) -> None:
+    """Whichever comes second is refused with the word named: a custom opt-out word equal to a
+    program's jump keyword would silently win, and the jump could never happen."""
+    async with db.transaction() as session:
+        await store.publish(session, binding.creator_id, JUMPING_PROGRAM, clock.now())
+    with pytest.raises(FieldError, match="'pause' is a keyword of your program 'breaks'"):
+        await set_words(db, binding.creator_id, "Pause!")
+    with pytest.raises(FieldError, match="opt-in words: 'pause'"):
+        await set_words(db, binding.creator_id, "", "pause")
+    await set_words(db, binding.creator_id, "take a break")  # unrelated words are fine
+
+    changed = JUMPING_PROGRAM.replace("pause: rest", "take a break: rest")
+    async with db.transaction() as session:
+        creator = await session.get(Creator, binding.creator_id)
+        assert creator is not None
+        with pytest.raises(ProgramInvalid) as refused:
+            await store.publish(session, creator.id, changed, clock.now(), own_keywords(creator))
+    [problem] = refused.value.problems
+    assert problem.line == 5  # the keyword's own line
+    assert "one of your own opt-out or opt-in words" in problem.message
