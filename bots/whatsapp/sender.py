@@ -9,6 +9,10 @@ import json
 from typing import Any
 
 import aiohttp
+
+# twilio imports its REST resources (~100 modules) on first use of `client.api`; imported here,
+# with this module at start-up (off the event loop), the first reply does not block every turn.
+import twilio.rest.api.v2010.account  # noqa: F401
 from twilio.base.exceptions import TwilioRestException
 from twilio.rest import Client
 

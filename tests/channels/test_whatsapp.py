@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -253,3 +255,22 @@ async def test_opt_out_at_the_carrier_marks_the_number_unreachable(
     assert message is not None
     assert message.status == "failed"
     assert "63014" in (message.error or "")
+
+
+def test_the_first_reply_imports_nothing_on_the_event_loop() -> None:
+    """twilio imports ~100 modules on the first `client.api` access (a second and more without
+    cached bytecode); the sender's module does that at start-up, so the first reply of a serve
+    does not stall every turn on its event loop."""
+    probe = (
+        "import sys\n"
+        "import bots.whatsapp.sender\n"
+        "from twilio.rest import Client\n"
+        "before = set(sys.modules)\n"
+        "client = Client('AC' + '0' * 32, 'token')\n"
+        "client.api.v2010.accounts(client.account_sid).messages\n"
+        "print(sorted(set(sys.modules) - before))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.strip() == "[]"
