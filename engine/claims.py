@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from engine.db import table_of, upsert_insert
 from engine.models import InboundReceipt
@@ -23,7 +23,9 @@ TAKE = (
 )
 
 
-async def claim(session: AsyncSession, inbound: InboundMessage, now: datetime) -> int | None:
+async def claim(
+    conn: AsyncSession | AsyncConnection, inbound: InboundMessage, now: datetime
+) -> int | None:
     """Store the inbound durably and return its receipt id, or None if it was claimed before."""
     values = {
         "binding_id": inbound.binding_id,
@@ -35,12 +37,12 @@ async def claim(session: AsyncSession, inbound: InboundMessage, now: datetime) -
         "claimed_at": now,
     }
     stmt = (
-        upsert_insert(session, RECEIPTS)
+        upsert_insert(conn, RECEIPTS)
         .values(**values)
         .on_conflict_do_nothing(index_elements=["binding_id", "external_message_id"])
         .returning(RECEIPTS.c.id)
     )
-    return (await session.execute(stmt)).scalar_one_or_none()
+    return (await conn.execute(stmt)).scalar_one_or_none()
 
 
 async def take(session: AsyncSession, receipt_id: int, now: datetime) -> InboundMessage | None:

@@ -18,6 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.engine.url import URL
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -76,9 +77,10 @@ def table_of(model: type[Base]) -> Table:
     return Base.metadata.tables[model.__tablename__]
 
 
-def upsert_insert(session: AsyncSession, table: Any) -> Any:
+def upsert_insert(session: AsyncSession | AsyncConnection, table: Any) -> Any:
     """The dialect's INSERT construct, which offers ON CONFLICT (SQLite and PostgreSQL alike)."""
-    dialect = session.get_bind().dialect.name
+    bind = session.get_bind() if isinstance(session, AsyncSession) else session
+    dialect = bind.dialect.name
     return postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
 
 
@@ -141,6 +143,7 @@ class Database:
     def __init__(self, url: str | URL, *, echo: bool = False) -> None:
         self.engine = create_engine(url, echo=echo)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self._autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
 
     @property
     def dialect(self) -> str:
@@ -151,6 +154,19 @@ class Database:
         """A session inside one transaction: committed on success, rolled back on error."""
         async with self.sessions() as session, session.begin():
             yield session
+
+    @asynccontextmanager
+    async def statement(self) -> AsyncIterator[AsyncConnection]:
+        """A connection for one Core statement that is atomic on its own (an insert, an update):
+        on PostgreSQL in autocommit, which saves the BEGIN and COMMIT round trips of a
+        transaction (about half the CPU of a one-statement transaction here); on SQLite in a
+        write transaction, as every write there."""
+        if self.dialect == "postgresql":
+            async with self._autocommit.connect() as conn:
+                yield conn
+        else:
+            async with self.engine.begin() as conn:
+                yield conn
 
     async def ping(self) -> None:
         """Raise if the database does not answer a trivial query."""

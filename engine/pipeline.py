@@ -15,7 +15,6 @@ from dataclasses import replace
 from datetime import datetime
 
 from sqlalchemy import bindparam, func, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from engine import claims, metrics, outbox
 from engine.answering import (
@@ -100,10 +99,10 @@ class Engine:
 
     async def claim(self, inbound: InboundMessage) -> int | None:
         """Durably store the inbound; None if this provider message was claimed before."""
-        async with self.db.transaction() as session:
-            if not await self._binding_enabled(session, inbound.binding_id):
-                raise UnknownBindingError(f"no enabled channel binding {inbound.binding_id}")
-            receipt_id = await claims.claim(session, inbound, self.clock.now())
+        if not await self._binding_enabled(inbound.binding_id):
+            raise UnknownBindingError(f"no enabled channel binding {inbound.binding_id}")
+        async with self.db.statement() as conn:  # one INSERT: no transaction of its own
+            receipt_id = await claims.claim(conn, inbound, self.clock.now())
         if receipt_id is None:
             metrics.INBOUND.labels(channel=inbound.channel.value, outcome="duplicate").inc()
             log.info(
@@ -115,14 +114,18 @@ class Engine:
             )
         return receipt_id
 
-    async def _binding_enabled(self, session: AsyncSession, binding_id: int) -> bool:
+    async def _binding_enabled(self, binding_id: int) -> bool:
         """Whether the binding exists and is on, remembered for a few seconds: every inbound of
         a busy bot asks, and adapters have already looked their binding up."""
         cached = self._bindings_seen.get(binding_id)
         if cached is not None and time.monotonic() - cached[0] < BINDING_CHECK_SECONDS:
             return cached[1]
-        binding = await session.get(ChannelBinding, binding_id)
-        enabled = binding is not None and binding.enabled
+        async with self.db.sessions() as session:
+            enabled = bool(
+                await session.scalar(
+                    select(ChannelBinding.enabled).where(ChannelBinding.id == binding_id)
+                )
+            )
         self._bindings_seen[binding_id] = (time.monotonic(), enabled)
         return enabled
 
@@ -322,8 +325,9 @@ class Engine:
         if not sent:
             return
         when = at or self.clock.now()
-        async with self.db.transaction() as session:
-            await session.execute(
+        # One statement (all rows or none), so no transaction of its own.
+        async with self.db.statement() as conn:
+            await conn.execute(
                 MARK_SENT,
                 [{"message_id": m, "provider_id": p, "at": when} for m, p in sent],
             )
