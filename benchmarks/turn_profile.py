@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import event  # noqa: E402
 
-from benchmarks.load_run import seed  # noqa: E402
+from benchmarks.load_stack import seed  # noqa: E402
 from engine.db import Database  # noqa: E402
 from engine.pipeline import Engine  # noqa: E402
 from engine.types import Channel, InboundMessage  # noqa: E402
