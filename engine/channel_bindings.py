@@ -9,7 +9,7 @@ a `BindingInfo` in memory and are never logged (its repr hides them).
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -130,8 +130,9 @@ async def find_binding(
 class WebhookBindings:
     """`find_binding` remembered for a few seconds per process: every inbound of a busy bot asks
     for its binding, and opening sealed secrets costs CPU. A binding switched off is refused
-    within `REMEMBER_SECONDS` (as `Engine.claim` refuses it); a webhook whose credentials do not
-    match a remembered binding calls `forget` and asks again, so new secrets work at once."""
+    within `REMEMBER_SECONDS` (as `Engine.claim` refuses it); a remembered binding that the
+    request's credentials do not fit is looked up again (`verified`), so new secrets work at
+    once."""
 
     def __init__(self, db: Database, box: SecretBox) -> None:
         self.db = db
@@ -139,19 +140,33 @@ class WebhookBindings:
         self._seen: dict[tuple[str, Channel], tuple[float, BindingInfo | None]] = {}
 
     async def find(self, public_key: str, channel: Channel) -> BindingInfo | None:
+        return (await self._find(public_key, channel))[0]
+
+    async def verified(
+        self, public_key: str, channel: Channel, accepts: Callable[[BindingInfo], bool]
+    ) -> tuple[BindingInfo | None, bool]:
+        """The binding, and whether the request's credentials fit it (`accepts`). A remembered
+        binding they do not fit is looked up again: its secret may have changed since."""
+        info, remembered = await self._find(public_key, channel)
+        if info is not None and accepts(info):
+            return info, True
+        if remembered:
+            info, _ = await self._find(public_key, channel, fresh=True)
+        return info, info is not None and accepts(info)
+
+    async def _find(
+        self, public_key: str, channel: Channel, *, fresh: bool = False
+    ) -> tuple[BindingInfo | None, bool]:
+        """The binding, and whether it came from memory."""
         key = (public_key, channel)
         cached = self._seen.get(key)
-        if cached is not None and time.monotonic() - cached[0] < REMEMBER_SECONDS:
-            return cached[1]
+        if not fresh and cached is not None and time.monotonic() - cached[0] < REMEMBER_SECONDS:
+            return cached[1], True
         info = await find_binding(self.db, self.box, public_key, channel)
         if len(self._seen) >= MAX_REMEMBERED:  # unknown keys must not grow it without bound
             self._seen.clear()
         self._seen[key] = (time.monotonic(), info)
-        return info
-
-    def forget(self, public_key: str, channel: Channel) -> bool:
-        """Drop what is remembered for this key; whether anything was."""
-        return self._seen.pop((public_key, channel), None) is not None
+        return info, False
 
 
 REMEMBER_SECONDS = 5.0

@@ -35,15 +35,15 @@ class TelegramWebhook:
         self.bindings = bindings
 
     async def handle(self, request: web.Request) -> web.Response:
-        public_key = request.match_info["public_key"]
         given = request.headers.get(SECRET_HEADER, "")
-        binding = await self.bindings.find(public_key, Channel.TELEGRAM)
-        stale = binding is not None and not _secret_matches(binding, given)
-        if stale and self.bindings.forget(public_key, Channel.TELEGRAM):  # maybe set anew now
-            binding = await self.bindings.find(public_key, Channel.TELEGRAM)
+        binding, genuine = await self.bindings.verified(
+            request.match_info["public_key"],
+            Channel.TELEGRAM,
+            lambda found: _secret_matches(found, given),
+        )
         if binding is None:
             return web.Response(status=404, text="unknown webhook")
-        if not _secret_matches(binding, given):
+        if not genuine:
             log.warning("telegram webhook with a wrong secret", extra={"binding_id": binding.id})
             return web.Response(status=403, text="forbidden")
         try:

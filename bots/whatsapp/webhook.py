@@ -62,8 +62,7 @@ class TwilioWebhook:
         self, request: web.Request
     ) -> tuple[BindingInfo, MultiDictProxy[str]] | web.Response:
         public_key = request.match_info["public_key"]
-        binding = await self.bindings.find(public_key, Channel.WHATSAPP)
-        if binding is None:
+        if await self.bindings.find(public_key, Channel.WHATSAPP) is None:
             return web.Response(status=404, text="unknown webhook")
         if request.content_type != "application/x-www-form-urlencoded":
             return web.Response(status=403, text="forbidden")
@@ -79,13 +78,10 @@ class TwilioWebhook:
             token = binding.secrets.get(AUTH_TOKEN, "")
             return len(fields) == len(form) and is_valid(token, url, fields, signature)
 
-        if not signed(binding) and self.bindings.forget(public_key, Channel.WHATSAPP):
-            # Remembered from before a new auth token was saved, perhaps: ask again.
-            found = await self.bindings.find(public_key, Channel.WHATSAPP)
-            if found is None:
-                return web.Response(status=404, text="unknown webhook")
-            binding = found
-        if not signed(binding):
+        binding, genuine = await self.bindings.verified(public_key, Channel.WHATSAPP, signed)
+        if binding is None:  # removed while the form was read
+            return web.Response(status=404, text="unknown webhook")
+        if not genuine:
             log.warning("twilio webhook with a bad signature", extra={"binding_id": binding.id})
             return web.Response(status=403, text="forbidden")
         return binding, fields
