@@ -22,6 +22,8 @@ from engine.keywords import (
 from engine.models import Creator
 from programs import store
 
+KEYWORD_FIELDS = ("opt_out_words", "opt_in_words")
+
 
 class FieldError(CreatorError):
     """A setting that is not acceptable, with the form field it belongs to."""
@@ -117,11 +119,14 @@ async def check_program_keywords(
     """Refuse an opt-out or opt-in word that a published program of this creator uses as a
     keyword: the guardrail would answer it first and the program's jump could never happen.
     `words`: the lists being saved, by field name. Raises FieldError naming the word."""
+    if not any(words.values()):
+        return  # nothing to collide with: no need to read the programs
     programs = await store.latest_definitions(session, creator_id)
     for field, listed in words.items():
         for word in listed:
+            key = keyword(word)
             for slug, program in programs:
-                if keyword(word) in program.keywords:
+                if key in program.keywords:
                     kind = field.removesuffix("_words").replace("_", "-")
                     raise FieldError(
                         field,
@@ -137,8 +142,8 @@ async def update_settings(
     creator = await session.get(Creator, creator_id, with_for_update=True)
     if creator is None:
         raise CreatorError(f"no creator {creator_id}")
-    words = {k: v for k, v in changes.items() if k in ("opt_out_words", "opt_in_words")}
-    await check_program_keywords(session, creator_id, cast(dict[str, list[str]], words))
+    words = {k: cast(list[str], v) for k, v in changes.items() if k in KEYWORD_FIELDS}
+    await check_program_keywords(session, creator_id, words)
     for key, value in changes.items():
         setattr(creator, key, value)
     return creator

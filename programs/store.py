@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import Select, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from engine.db import table_of, upsert_insert
 from programs import definition as d
@@ -112,17 +113,17 @@ async def find_program(session: AsyncSession, creator_id: int, slug: str) -> m.P
 
 async def latest_definitions(session: AsyncSession, creator_id: int) -> list[tuple[str, d.Program]]:
     """Each of the creator's programs, by slug, as its latest version defines it."""
+    other = aliased(m.ProgramVersion)
+    newest = (
+        select(func.max(other.version)).where(other.program_id == m.Program.id).scalar_subquery()
+    )
     rows = await session.execute(
         select(m.Program.slug, m.ProgramVersion)
         .join(m.ProgramVersion, m.ProgramVersion.program_id == m.Program.id)
-        .where(m.Program.creator_id == creator_id)
-        .order_by(m.Program.slug, m.ProgramVersion.version.desc())
+        .where(m.Program.creator_id == creator_id, m.ProgramVersion.version == newest)
+        .order_by(m.Program.slug)
     )
-    latest: dict[str, d.Program] = {}
-    for slug, version in rows:
-        if slug not in latest:
-            latest[slug] = definition(version)
-    return list(latest.items())
+    return [(slug, definition(version)) for slug, version in rows]
 
 
 @dataclass(frozen=True)
