@@ -16,6 +16,9 @@ from engine.types import InboundMessage
 # Bindings are shared by every turn on them; refresh their "last inbound" at most this often so
 # that busy bots do not serialize on one row.
 BINDING_TOUCH_INTERVAL = timedelta(seconds=60)
+# For UPDATE … RETURNING an entity: the returned row replaces what the session holds, and the
+# session is not searched for other objects the UPDATE might have changed.
+FRESH_ROWS = {"populate_existing": True, "synchronize_session": False}
 
 
 def _first_name(display_name: str | None) -> str | None:
@@ -82,7 +85,7 @@ async def arrive(
             )
             .values(last_seen_at=now)
             .returning(Contact),
-            execution_options={"populate_existing": True, "synchronize_session": False},
+            execution_options=FRESH_ROWS,
         )
     ).scalar_one_or_none()
     if contact is None:  # a new person (or one whose identity a merge just moved)
@@ -101,7 +104,7 @@ async def arrive(
             )
             .values(last_inbound_at=now, unreachable_at=None)
             .returning(ChannelIdentity),
-            execution_options={"populate_existing": True, "synchronize_session": False},
+            execution_options=FRESH_ROWS,
         )
     ).scalar_one()
     return identity, contact
@@ -136,7 +139,7 @@ async def open_conversation(
             )
             .values(last_message_at=now)
             .returning(Conversation),
-            execution_options={"populate_existing": True, "synchronize_session": False},
+            execution_options=FRESH_ROWS,
         )
     else:
         found = await session.execute(latest_open)
