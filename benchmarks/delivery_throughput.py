@@ -25,6 +25,10 @@ from pathlib import Path
 from sqlalchemy import text
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.load_stack import proc_cpu  # noqa: E402
+
 SECRET = "bench-secret-key-0123456789abcdefghij"  # noqa: S105 (a throwaway benchmark key)
 TOKEN = "123:BENCH"  # noqa: S105 (the fake provider's token)
 
@@ -76,7 +80,9 @@ SEED_SQL = [
 ]
 
 
-async def seed(url: str, count: int, key_prefix: str, first_contact: int) -> None:
+async def seed(
+    url: str, count: int, key_prefix: str, first_contact: int, vacuum: bool = True
+) -> None:
     """Contacts, identities, conversations, messages and pending outbox rows, in bulk SQL."""
     from engine.db import Database
     from engine.secrets import SecretBox
@@ -101,6 +107,13 @@ async def seed(url: str, count: int, key_prefix: str, first_contact: int) -> Non
             }
             for statement in SEED_SQL:
                 await s.execute(text(statement), params)
+        if not vacuum:  # like a broadcast: rows made a moment ago, autovacuum still to come
+            return
+        # Nudges made during the day: their tables were analyzed and vacuumed before the
+        # morning they fall due (without this, autovacuum works through them during the run).
+        async with db.engine.connect() as connection:
+            autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
+            await autocommit.execute(text("VACUUM ANALYZE"))
     finally:
         await db.dispose()
 
@@ -125,6 +138,14 @@ async def count_sent(url: str, key_prefix: str) -> tuple[int, int]:
         await db.dispose()
 
 
+def machine_busy() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine so far, from /proc/stat."""
+    fields = [int(f) for f in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    tick = os.sysconf("SC_CLK_TCK")
+    return (sum(fields) - idle) / tick, sum(fields) / tick
+
+
 def run_delivery(
     url: str,
     redis_url: str,
@@ -135,6 +156,7 @@ def run_delivery(
     limit_seconds: float,
     log_dir: Path,
     fork: bool = False,
+    progress: bool = False,
 ) -> tuple[int, float]:
     """Start a scheduler and `workers` RQ workers (ours, or RQ's forking Worker with `fork`);
     return (sent, seconds) when all are sent or the time limit passes."""
@@ -168,15 +190,36 @@ def run_delivery(
                     start_new_session=True,
                 )
             )
+    names = ["scheduler"] + [f"worker{i}" for i in range(workers)]
+    machine = machine_busy()
     try:
         total = None
+        last_report, last_sent = started, 0
         while time.perf_counter() - started < limit_seconds:
             sent, total = asyncio.run(count_sent(url, key_prefix))
             if sent == total:
                 break
+            now = time.perf_counter()
+            if progress and now - last_report >= 10:
+                rate = (sent - last_sent) / (now - last_report)
+                print(f"  {now - started:5.0f} s: {sent:>7} sent, {rate:,.0f} msg/s lately")
+                last_report, last_sent = now, sent
             time.sleep(0.5)
         sent, _ = asyncio.run(count_sent(url, key_prefix))
-        return sent, time.perf_counter() - started
+        elapsed = time.perf_counter() - started
+        if progress:
+            busy, all_cpu = (a - b for a, b in zip(machine_busy(), machine, strict=True))
+            ours = {name: proc_cpu(p.pid) for name, p in zip(names, procs, strict=True)}
+            per_message = ", ".join(
+                f"{name} {seconds * 1000 / max(sent, 1):.2f}" for name, seconds in ours.items()
+            )
+            rest = busy - sum(ours.values())
+            print(
+                f"  CPU ms per message: {per_message}, everything else (PostgreSQL, Redis, the "
+                f"fake, this script) {rest * 1000 / max(sent, 1):.2f}; machine busy "
+                f"{busy / all_cpu:.0%}"
+            )
+        return sent, elapsed
     finally:
         for proc in procs:
             os.killpg(proc.pid, signal.SIGTERM)
@@ -193,8 +236,12 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--naive", type=int, default=2000, help="messages for the naive baseline")
     parser.add_argument("--batch", type=int, default=500)
+    parser.add_argument(
+        "--fresh",
+        action="store_true",
+        help="deliver right after seeding, before VACUUM ANALYZE (like a broadcast to everyone)",
+    )
     args = parser.parse_args()
-    sys.path.insert(0, str(ROOT))
     from alembic import command
 
     from config.wiring import alembic_config
@@ -226,9 +273,9 @@ def main() -> None:
         wait_port(tg_port)
         command.upgrade(alembic_config(url), "head")
         redis_url, tg_url = f"redis://127.0.0.1:{redis_port}/0", f"http://127.0.0.1:{tg_port}"
-        asyncio.run(seed(url, args.count, "ours:", 1))
+        asyncio.run(seed(url, args.count, "ours:", 1, vacuum=not args.fresh))
         sent, seconds = run_delivery(
-            url, redis_url, tg_url, "ours:", args.workers, args.batch, 600, log_dir
+            url, redis_url, tg_url, "ours:", args.workers, args.batch, 600, log_dir, progress=True
         )
         ours = sent / seconds
         print(
