@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import cProfile
 import itertools
 import os
@@ -36,16 +37,25 @@ class Counter:
     def __init__(self) -> None:
         self.statements = 0
         self.commits = 0
+        self.texts: collections.Counter[str] = collections.Counter()
 
 
-async def bench(url: str, coachees: int, turns: int, concurrency: int, profile: str | None) -> None:
+async def bench(
+    url: str,
+    coachees: int,
+    turns: int,
+    concurrency: int,
+    profile: str | None,
+    show_statements: bool,
+) -> None:
     await seed(url)
     db = Database(url)
     engine = Engine(db)
     count = Counter()
 
-    def on_execute(*_: Any) -> None:
+    def on_execute(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
         count.statements += 1
+        count.texts[" ".join(statement.split())[:110]] += 1
 
     def on_commit(*_: Any) -> None:
         count.commits += 1
@@ -88,6 +98,7 @@ async def bench(url: str, coachees: int, turns: int, concurrency: int, profile: 
     per_group = turns // concurrency
     await asyncio.gather(*(loop(g, 20) for g in groups))  # warm-up: caches, compiled statements
     count.statements = count.commits = 0
+    count.texts.clear()
     profiler = cProfile.Profile() if profile else None
     times, started = os.times(), time.perf_counter()
     if profiler:
@@ -107,6 +118,9 @@ async def bench(url: str, coachees: int, turns: int, concurrency: int, profile: 
     )
     print(f"  SQL statements per turn: {count.statements / done:.1f}")
     print(f"  commits per turn: {count.commits / done:.1f}")
+    if show_statements:
+        for text, n in count.texts.most_common():
+            print(f"    {n / done:5.2f}  {text}")
     await db.dispose()
 
 
@@ -116,6 +130,9 @@ def main() -> None:
     parser.add_argument("--turns", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--profile", help="write a cProfile of the measured turns here")
+    parser.add_argument(
+        "--statements", action="store_true", help="list the SQL statements run, per turn"
+    )
     args = parser.parse_args()
     from alembic import command
 
@@ -126,7 +143,9 @@ def main() -> None:
     url = dbs.create_pg_database(admin, prefix="coachbot_turns")
     try:
         command.upgrade(alembic_config(url), "head")
-        asyncio.run(bench(url, args.coachees, args.turns, args.concurrency, args.profile))
+        asyncio.run(
+            bench(url, args.coachees, args.turns, args.concurrency, args.profile, args.statements)
+        )
     finally:
         dbs.drop_pg_database(admin, url)
 

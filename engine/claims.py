@@ -8,13 +8,19 @@ from datetime import datetime, timedelta
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from engine.db import table_of, upsert_insert
+from engine.db import UPSERT_INSERTS, dialect_name, table_of
 from engine.models import InboundReceipt
 from engine.types import InboundMessage
 
 # Core statements on the table, built once: the claim and the take run on every inbound, and the
 # ORM's per-statement work (entity compile state, session sync) cost more than the round trip.
 RECEIPTS = table_of(InboundReceipt)
+CLAIM = {  # per dialect; the values are given when it runs
+    dialect: insert_of(RECEIPTS)
+    .on_conflict_do_nothing(index_elements=["binding_id", "external_message_id"])
+    .returning(RECEIPTS.c.id)
+    for dialect, insert_of in UPSERT_INSERTS.items()
+}
 TAKE = (
     update(RECEIPTS)
     .where(RECEIPTS.c.id == bindparam("receipt_id"), RECEIPTS.c.status == "claimed")
@@ -36,13 +42,7 @@ async def claim(
         "received_at": inbound.received_at,
         "claimed_at": now,
     }
-    stmt = (
-        upsert_insert(conn, RECEIPTS)
-        .values(**values)
-        .on_conflict_do_nothing(index_elements=["binding_id", "external_message_id"])
-        .returning(RECEIPTS.c.id)
-    )
-    return (await conn.execute(stmt)).scalar_one_or_none()
+    return (await conn.execute(CLAIM[dialect_name(conn)], values)).scalar_one_or_none()
 
 
 async def take(session: AsyncSession, receipt_id: int, now: datetime) -> InboundMessage | None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from engine.db import upsert_insert
@@ -19,6 +19,41 @@ BINDING_TOUCH_INTERVAL = timedelta(seconds=60)
 # For UPDATE … RETURNING an entity: the returned row replaces what the session holds, and the
 # session is not searched for other objects the UPDATE might have changed.
 FRESH_ROWS = {"populate_existing": True, "synchronize_session": False}
+
+# The statements of every turn, built once: constructing a statement and its cache key cost
+# about 0.1 ms of CPU each time, more than a tenth of what running it costs. (An UPDATE's
+# parameters may not share a name with a column of its table, hence `of_…`.)
+STAMP_CONTACT = (
+    update(Contact)
+    .where(
+        Contact.id == ChannelIdentity.contact_id,
+        ChannelIdentity.binding_id == bindparam("of_binding"),
+        ChannelIdentity.external_user_id == bindparam("of_user"),
+    )
+    .values(last_seen_at=bindparam("now"))
+    .returning(Contact)
+)
+STAMP_IDENTITY = (
+    update(ChannelIdentity)
+    .where(
+        ChannelIdentity.binding_id == bindparam("of_binding"),
+        ChannelIdentity.external_user_id == bindparam("of_user"),
+    )
+    .values(last_inbound_at=bindparam("now"), unreachable_at=None)
+    .returning(ChannelIdentity)
+)
+LATEST_OPEN = (
+    select(Conversation)
+    .where(Conversation.contact_id == bindparam("of_contact"), Conversation.status == "open")
+    .order_by(Conversation.id.desc())
+    .limit(1)
+)
+STAMP_CONVERSATION = (
+    update(Conversation)
+    .where(Conversation.id == LATEST_OPEN.with_only_columns(Conversation.id).scalar_subquery())
+    .values(last_message_at=bindparam("now"))
+    .returning(Conversation)
+)
 
 
 def _first_name(display_name: str | None) -> str | None:
@@ -75,18 +110,9 @@ async def arrive(
     """The sender's identity and contact, with the contact locked for this transaction and both
     marked as having written now (which also ends any "unreachable" mark on the identity).
     Two statements for a known sender, contact first (the lock order of every other path)."""
+    sender = {"of_binding": binding.id, "of_user": inbound.external_user_id, "now": now}
     contact = (
-        await session.execute(
-            update(Contact)
-            .where(
-                Contact.id == ChannelIdentity.contact_id,
-                ChannelIdentity.binding_id == binding.id,
-                ChannelIdentity.external_user_id == inbound.external_user_id,
-            )
-            .values(last_seen_at=now)
-            .returning(Contact),
-            execution_options=FRESH_ROWS,
-        )
+        await session.execute(STAMP_CONTACT, sender, execution_options=FRESH_ROWS)
     ).scalar_one_or_none()
     if contact is None:  # a new person (or one whose identity a merge just moved)
         identity = await resolve_identity(session, binding, inbound, now)
@@ -96,16 +122,7 @@ async def arrive(
         identity.unreachable_at = None
         return identity, contact
     identity = (
-        await session.execute(
-            update(ChannelIdentity)
-            .where(
-                ChannelIdentity.binding_id == binding.id,
-                ChannelIdentity.external_user_id == inbound.external_user_id,
-            )
-            .values(last_inbound_at=now, unreachable_at=None)
-            .returning(ChannelIdentity),
-            execution_options=FRESH_ROWS,
-        )
+        await session.execute(STAMP_IDENTITY, sender, execution_options=FRESH_ROWS)
     ).scalar_one()
     return identity, contact
 
@@ -125,25 +142,15 @@ async def open_conversation(
     """The contact's open conversation, started if there is none. Call with the contact locked.
     `wrote`: the contact just wrote, so its last message time becomes `now` (in the same
     statement that finds it)."""
-    latest_open = (
-        select(Conversation)
-        .where(Conversation.contact_id == contact.id, Conversation.status == "open")
-        .order_by(Conversation.id.desc())
-        .limit(1)
-    )
     if wrote:
         found = await session.execute(
-            update(Conversation)
-            .where(
-                Conversation.id == latest_open.with_only_columns(Conversation.id).scalar_subquery()
-            )
-            .values(last_message_at=now)
-            .returning(Conversation),
+            STAMP_CONVERSATION,
+            {"of_contact": contact.id, "now": now},
             execution_options=FRESH_ROWS,
         )
     else:
-        found = await session.execute(latest_open)
-    conversation = found.scalar_one_or_none()
+        found = await session.execute(LATEST_OPEN, {"of_contact": contact.id})
+    conversation: Conversation | None = found.scalar_one_or_none()
     if conversation is None:
         conversation = Conversation(
             creator_id=contact.creator_id,

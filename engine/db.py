@@ -8,7 +8,7 @@ beside the writer; foreign keys are switched on per connection.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -77,11 +77,21 @@ def table_of(model: type[Base]) -> Table:
     return Base.metadata.tables[model.__tablename__]
 
 
+def dialect_name(session: AsyncSession | AsyncConnection) -> str:
+    bind = session.get_bind() if isinstance(session, AsyncSession) else session
+    return bind.dialect.name
+
+
+# Each dialect's INSERT construct, which offers ON CONFLICT (SQLite and PostgreSQL alike).
+UPSERT_INSERTS: dict[str, Callable[[Any], Any]] = {
+    "postgresql": postgresql.insert,
+    "sqlite": sqlite.insert,
+}
+
+
 def upsert_insert(session: AsyncSession | AsyncConnection, table: Any) -> Any:
     """The dialect's INSERT construct, which offers ON CONFLICT (SQLite and PostgreSQL alike)."""
-    bind = session.get_bind() if isinstance(session, AsyncSession) else session
-    dialect = bind.dialect.name
-    return postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+    return UPSERT_INSERTS[dialect_name(session)](table)
 
 
 def async_url(url: str | URL) -> URL:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Select, func, insert, select
+from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -34,6 +34,7 @@ ACTIVE_STATUSES = ("active", "waiting_answer", "waiting_until")
 # Written on every program turn and never read back in it: plain inserts, no ORM objects.
 CHECKINS = table_of(m.Checkin)
 STEP_LOG = table_of(m.StepLog)
+ADD_CHECKIN, ADD_STEP_LOG = insert(CHECKINS), insert(STEP_LOG)  # values given when run
 
 
 @dataclass(frozen=True)
@@ -179,30 +180,31 @@ async def enrollment_for(
     )
 
 
-def _current(contact_id: int) -> Select[m.Enrollment]:
-    return (
-        select(m.Enrollment)
-        .where(
-            m.Enrollment.contact_id == contact_id,
-            m.Enrollment.status.in_((*ACTIVE_STATUSES, "paused")),
-        )
-        .order_by(m.Enrollment.updated_at.desc())
-        .limit(1)
+# The contact's running (or paused) enrollment; built once, as it is asked on every turn.
+CURRENT = (
+    select(m.Enrollment)
+    .where(
+        m.Enrollment.contact_id == bindparam("contact_id"),
+        m.Enrollment.status.in_((*ACTIVE_STATUSES, "paused")),
     )
+    .order_by(m.Enrollment.updated_at.desc())
+    .limit(1)
+)
+CURRENT_WITH_VERSION = CURRENT.add_columns(m.ProgramVersion).join(
+    m.ProgramVersion, m.ProgramVersion.id == m.Enrollment.version_id
+)
 
 
 async def current_enrollment(session: AsyncSession, contact_id: int) -> m.Enrollment | None:
     """The contact's running (or paused) enrollment, if any: one at a time per contact."""
-    return await session.scalar(_current(contact_id))
+    return await session.scalar(CURRENT, {"contact_id": contact_id})
 
 
 async def current_enrollment_with_version(
     session: AsyncSession, contact_id: int
 ) -> tuple[m.Enrollment, m.ProgramVersion] | None:
     """The current enrollment and its program version, in one query (for running it)."""
-    query = _current(contact_id).add_columns(m.ProgramVersion)
-    query = query.join(m.ProgramVersion, m.ProgramVersion.id == m.Enrollment.version_id)
-    row = (await session.execute(query)).first()
+    row = (await session.execute(CURRENT_WITH_VERSION, {"contact_id": contact_id})).first()
     return (row[0], row[1]) if row is not None else None
 
 
@@ -227,9 +229,13 @@ async def save_outcome(
         session, enrollment.contact_id, enrollment.id, outcome.effects, now, tz_today
     )
     await session.execute(
-        insert(STEP_LOG).values(
-            enrollment_id=enrollment.id, step=state.cursor or "-", event=state.status, at=now
-        )
+        ADD_STEP_LOG,
+        {
+            "enrollment_id": enrollment.id,
+            "step": state.cursor or "-",
+            "event": state.status,
+            "at": now,
+        },
     )
 
 
@@ -244,15 +250,16 @@ async def save_effects(
     for effect in effects:
         if isinstance(effect, RecordMetric):
             await session.execute(
-                insert(CHECKINS).values(
-                    contact_id=contact_id,
-                    enrollment_id=enrollment_id,
-                    metric=effect.metric,
-                    value=effect.value,
-                    unit=effect.unit,
-                    recorded_at=now,
-                    local_date=today,
-                )
+                ADD_CHECKIN,
+                {
+                    "contact_id": contact_id,
+                    "enrollment_id": enrollment_id,
+                    "metric": effect.metric,
+                    "value": effect.value,
+                    "unit": effect.unit,
+                    "recorded_at": now,
+                    "local_date": today,
+                },
             )
         elif isinstance(effect, LogHabit):
             habit = await _habit(session, contact_id, effect.habit, effect.habit, now)
