@@ -43,7 +43,7 @@ from engine.delivery import (
     TemplateRef,
 )
 from engine.models import ChannelBinding, ChannelIdentity, Contact, Creator, Message, Outbox
-from engine.outbox import choose_identity
+from engine.outbox import choose_identity, take
 from engine.policies import MAX_ATTEMPTS, QuietHours, backoff, local_day_start, window_open
 from engine.ratelimit import Limit, RateLimiter, limits_for
 from engine.types import Channel, OutboundMessage
@@ -158,21 +158,17 @@ class Deliverer:
 
     async def _claim(self, ids: Sequence[int], now: datetime) -> list[Outbox]:
         """Take the rows this job may send (queued for it, or pending and due) by marking them
-        sending; returns them. They are found and locked by primary key alone, and the state is
-        checked here: a state condition in SQL let PostgreSQL's planner (with statistics that lag
-        behind a burst of sends) scan the state index's every stale `queued` entry on each claim,
-        up to 0.75 s per batch in a 100,000-nudge run. SQLite's write transactions are serial."""
+        sending; returns them. By primary key, the state checked in Python (outbox.take): a
+        state condition let the planner walk the state index's stale entries, up to 0.75 s per
+        claim in a 100,000-nudge run (docs/benchmarks.md)."""
         async with self.db.transaction() as session:
-            rows = await session.scalars(select(Outbox).where(Outbox.id.in_(ids)).with_for_update())
-            claimed = [row for row in rows if _claimable(row, now)]
-            if claimed:
-                await session.execute(
-                    update(Outbox)
-                    .where(Outbox.id.in_([row.id for row in claimed]))
-                    .values(state="sending", sending_at=now)
-                    .execution_options(synchronize_session=False)
-                )
-        return claimed
+            return await take(
+                session,
+                ids,
+                lambda row: _claimable(row, now),
+                state="sending",
+                sending_at=now,
+            )
 
     async def _load(self, rows: list[Outbox], now: datetime) -> tuple[list[Item], Counter[int]]:
         async with self.db.sessions() as session:

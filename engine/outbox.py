@@ -7,8 +7,9 @@ state carries a reason; `ambiguous` marks a send that may have landed although w
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -211,15 +212,33 @@ async def queue_ready(session: AsyncSession, now: datetime, limit: int) -> list[
     return list((await session.execute(stmt)).scalars())
 
 
+async def take(
+    session: AsyncSession, ids: Sequence[int], may_take: Callable[[Outbox], bool], **values: Any
+) -> list[Outbox]:
+    """Lock the rows `ids` and set `values` on those `may_take` accepts; returns them (as they
+    were before). Rows are found by primary key alone and their state is checked here: with a
+    state condition in SQL, PostgreSQL's planner (whose statistics lag behind a burst of sends)
+    chose the state index and walked every pending or stale entry in it, on each call. SQLite's
+    write transactions are serial, so the check is as atomic there."""
+    rows = await session.scalars(select(Outbox).where(Outbox.id.in_(ids)).with_for_update())
+    taken = [row for row in rows if may_take(row)]
+    if taken:
+        await session.execute(
+            update(Outbox)
+            .where(Outbox.id.in_([row.id for row in taken]))
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+    return taken
+
+
 async def mark_queued(session: AsyncSession, ids: Sequence[int], now: datetime) -> list[int]:
-    stmt = (
-        update(Outbox)
-        .where(Outbox.id.in_(ids), Outbox.state == "pending")
-        .values(state="queued", queued_at=now)
-        .returning(Outbox.id)
-        .execution_options(synchronize_session=False)
-    )
-    return list((await session.execute(stmt)).scalars())
+    pending = await take(session, ids, _is_pending, state="queued", queued_at=now)
+    return [row.id for row in pending]
+
+
+def _is_pending(row: Outbox) -> bool:
+    return row.state == "pending"
 
 
 async def reap(
