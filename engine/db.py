@@ -37,6 +37,7 @@ NAMING_CONVENTION = {
 }
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
+POOL_SIZE = 10  # PostgreSQL connections a process keeps, and as many again on overflow
 
 
 class Base(DeclarativeBase):
@@ -124,7 +125,9 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def create_engine(url: str | URL, *, echo: bool = False, pool_size: int = 10) -> AsyncEngine:
+def create_engine(
+    url: str | URL, *, echo: bool = False, pool_size: int = POOL_SIZE
+) -> AsyncEngine:
     target = async_url(url)
     if target.get_backend_name() == "sqlite":
         database = target.database or ""

@@ -8,6 +8,7 @@ turn in one transaction. `handle()` does both, for callers that wait for the rep
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Sequence
@@ -27,7 +28,7 @@ from engine.answering import (
 from engine.clock import Clock, SystemClock
 from engine.commands import Command, CommandRoute
 from engine.contacts import BINDING_TOUCH_INTERVAL, arrive, open_conversation, touch_binding
-from engine.db import Database, table_of
+from engine.db import POOL_SIZE, Database, table_of
 from engine.guardrails import CrisisRoute, HandoffRoute, OptInRoute, OptOutRoute
 from engine.linking import link_commands
 from engine.models import (
@@ -46,6 +47,9 @@ from engine.types import InboundMessage, OutboundMessage, Reply
 log = logging.getLogger(__name__)
 
 BINDING_CHECK_SECONDS = 5.0
+# Below the database pool of a process, so that claims, lookups and the marking of sent replies
+# always find a connection beside the turns.
+DEFAULT_TURN_CONCURRENCY = POOL_SIZE - 2
 APOLOGY = "Sorry, something went wrong on my side and I couldn't answer that. Please try again."
 
 
@@ -65,9 +69,14 @@ class Engine:
         answerer: Answerer | None = None,
         commands: Sequence[Command] = (),
         routes: Sequence[Route] = (),
+        turn_concurrency: int = DEFAULT_TURN_CONCURRENCY,
     ) -> None:
         self.db = db
         self.clock: Clock = clock or SystemClock()
+        # A turn holds a database connection for its transaction. Past this many at once, turns
+        # wait here (their inbound is already claimed) rather than for the pool, which would
+        # leave a webhook's claim waiting for a connection until it timed out into a 500.
+        self._turn_slots = asyncio.Semaphore(turn_concurrency)
         self._bindings_seen: dict[int, tuple[float, bool]] = {}
         self._bindings_touched: dict[int, datetime] = {}
         answerer = answerer or NoKnowledgeAnswerer()
@@ -132,6 +141,10 @@ class Engine:
     async def process(self, receipt_id: int) -> Reply:
         """Run the turn for a claimed inbound. Safe to call again for the same receipt: only the
         first call that finds it unprocessed does anything."""
+        async with self._turn_slots:
+            return await self._process(receipt_id)
+
+    async def _process(self, receipt_id: int) -> Reply:
         started = time.perf_counter()
         try:
             reply, channel = await self._run_turn(receipt_id)

@@ -1,0 +1,80 @@
+"""A process runs a bounded number of turns at once: the others wait for a slot with their
+inbound already claimed, and claiming new inbound messages goes on meanwhile (on PostgreSQL,
+where a waiting turn holds no lock; SQLite's one writer serializes everything anyway)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from engine.clock import ManualClock
+from engine.db import Database
+from engine.models import ChannelBinding
+from engine.pipeline import Engine
+from engine.routing import Turn
+from engine.types import Channel, InboundMessage, Reply
+from tests import dbs
+
+
+@pytest.fixture
+def database_url(pg_database: str) -> str:
+    asyncio.run(dbs.truncate_all(pg_database))
+    return pg_database
+
+
+class Gate:
+    """A route that holds every turn saying "wait" until it is opened."""
+
+    name = "gate"
+
+    def __init__(self) -> None:
+        self.entered = 0
+        self.arrived = asyncio.Event()
+        self.opened = asyncio.Event()
+
+    def check(self, turn: Turn) -> bool:
+        return turn.text == "wait"
+
+    async def handle(self, turn: Turn) -> Reply:
+        self.entered += 1
+        self.arrived.set()
+        await self.opened.wait()
+        return Reply.text(f"done for {turn.inbound.external_user_id}")
+
+
+def inbound(binding: ChannelBinding, user: str, message: str, text: str) -> InboundMessage:
+    return InboundMessage(
+        channel=Channel.TERMINAL,
+        binding_id=binding.id,
+        external_user_id=user,
+        external_message_id=message,
+        text=text,
+        sender_name=user.title(),
+    )
+
+
+async def test_turns_past_the_limit_wait_and_claims_go_on(
+    db: Database, clock: ManualClock, binding: ChannelBinding
+) -> None:
+    gate = Gate()
+    engine = Engine(db, clock=clock, routes=[gate], turn_concurrency=1)
+    first = await engine.claim(inbound(binding, "ann", "m1", "wait"))
+    second = await engine.claim(inbound(binding, "bob", "m2", "wait"))
+    assert first is not None
+    assert second is not None
+    turns = [
+        asyncio.create_task(engine.process(first)),
+        asyncio.create_task(engine.process(second)),
+    ]
+    await asyncio.wait_for(gate.arrived.wait(), 10)
+    await asyncio.sleep(0.3)  # time enough for the second turn to reach the gate, were it let
+    assert gate.entered == 1, "the second turn ran beside the first"
+
+    third = await asyncio.wait_for(engine.claim(inbound(binding, "cy", "m3", "hi")), 5)
+    assert third is not None  # a webhook's claim does not wait for the turns
+
+    gate.opened.set()
+    replies = await asyncio.wait_for(asyncio.gather(*turns), 10)
+    assert [r.messages[0].text for r in replies] == ["done for ann", "done for bob"]
+    assert gate.entered == 2
