@@ -220,7 +220,10 @@ async def take(
     state condition in SQL, PostgreSQL's planner (whose statistics lag behind a burst of sends)
     chose the state index and walked every pending or stale entry in it, on each call. SQLite's
     write transactions are serial, so the check is as atomic there."""
-    rows = await session.scalars(select(Outbox).where(Outbox.id.in_(ids)).with_for_update())
+    # In id order, so that two jobs naming the same rows lock them in the same order.
+    rows = await session.scalars(
+        select(Outbox).where(Outbox.id.in_(ids)).order_by(Outbox.id).with_for_update()
+    )
     taken = [row for row in rows if may_take(row)]
     if taken:
         await session.execute(
