@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from bots.whatsapp.client import make_client
 from bots.whatsapp.sender import WhatsAppSender
 from bots.whatsapp.signature import is_valid
-from engine.channel_bindings import BindingInfo
+from engine.channel_bindings import BindingInfo, update_binding
 from engine.channel_models import DeliveryEvent
 from engine.db import Database
 from engine.delivery import (
@@ -28,6 +28,7 @@ from engine.delivery import (
     TemplateRef,
 )
 from engine.models import ChannelIdentity, InboundReceipt, Message
+from engine.secrets import SecretBox
 from engine.types import Channel, Choice, OutboundMessage
 from tests.channels.conftest import (
     LONG_TEXT,
@@ -125,6 +126,24 @@ async def test_text_is_answered_and_statuses_are_recorded_once(
         assert message.status == "read"
         events = await session.scalar(select(func.count()).select_from(DeliveryEvent))
         assert events == 2
+
+
+async def test_a_new_auth_token_works_at_once_and_the_old_one_stops(
+    client: AppClient, wa_binding: BindingInfo, box: SecretBox, db: Database
+) -> None:
+    """A coach who rotates the Twilio auth token: the binding the webhook remembers for a few
+    seconds has the old one, and a signature made with the new one looks the binding up again
+    rather than being refused."""
+    first = {**payload("twilio_text"), "MessageSid": "SM" + "1" * 32}
+    assert await post(client, wa_binding, first) == 200
+    new_token = "a-rotated-auth-token"
+    await update_binding(db, box, wa_binding.id, secrets={"auth_token": new_token})
+    second = {**payload("twilio_text"), "MessageSid": "SM" + "2" * 32}
+    assert await post(client, wa_binding, second, token=new_token) == 200
+    third = {**payload("twilio_text"), "MessageSid": "SM" + "3" * 32}
+    assert await post(client, wa_binding, third) == 403  # signed with the old token
+    await settle(client)
+    assert (await counts(db))[0] == 2
 
 
 @pytest.mark.parametrize("name", ["twilio_text", "twilio_media"])
