@@ -125,9 +125,7 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def create_engine(
-    url: str | URL, *, echo: bool = False, pool_size: int = POOL_SIZE
-) -> AsyncEngine:
+def create_engine(url: str | URL, *, echo: bool = False, pool_size: int = POOL_SIZE) -> AsyncEngine:
     target = async_url(url)
     if target.get_backend_name() == "sqlite":
         database = target.database or ""
