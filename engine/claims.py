@@ -89,7 +89,7 @@ async def stuck(
         .where(InboundReceipt.status == "claimed", InboundReceipt.claimed_at < now - older_than)
         .limit(limit)
     )
-    if session.get_bind().dialect.name == "postgresql":
+    if dialect_name(session) == "postgresql":
         stale = stale.with_for_update(skip_locked=True)
     result = await session.execute(
         update(InboundReceipt)

@@ -15,7 +15,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from engine.contacts import open_conversation
-from engine.db import upsert_insert
+from engine.db import dialect_name, upsert_insert
 from engine.models import ChannelIdentity, Contact, Message, Outbox
 from engine.types import OutboundMessage
 
@@ -200,7 +200,7 @@ async def queue_ready(session: AsyncSession, now: datetime, limit: int) -> list[
         .order_by(Outbox.next_attempt_at, Outbox.id)
         .limit(limit)
     )
-    if session.get_bind().dialect.name == "postgresql":
+    if dialect_name(session) == "postgresql":
         ready = ready.with_for_update(skip_locked=True)
     stmt = (
         update(Outbox)

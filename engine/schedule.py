@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from engine.db import upsert_insert
+from engine.db import dialect_name, upsert_insert
 from engine.models import ScheduledWork
 
 # A claimed row whose handler never reported back (a killed worker, a lost queue) returns to
@@ -63,7 +63,7 @@ async def claim_due(session: AsyncSession, now: datetime, limit: int) -> list[in
         .order_by(ScheduledWork.due_at, ScheduledWork.id)
         .limit(limit)
     )
-    if session.get_bind().dialect.name == "postgresql":
+    if dialect_name(session) == "postgresql":
         due = due.with_for_update(skip_locked=True)
     stmt = (
         update(ScheduledWork)

@@ -157,10 +157,9 @@ def set_(app: AppContext, /, slug: str, **changes: str | int | None) -> None:
                         str(updates.get("opt_out_words", ",".join(creator.opt_out_words))),
                         str(updates.get("opt_in_words", ",".join(creator.opt_in_words))),
                     )
-                    await check_program_keywords(
-                        session, creator.id, {"opt_out_words": outs, "opt_in_words": ins}
-                    )
-                    words = {"opt_out_words": outs, "opt_in_words": ins}
+                    lists = {"opt_out_words": outs, "opt_in_words": ins}
+                    await check_program_keywords(session, creator.id, lists)
+                    words = dict(lists)
             except CreatorError as exc:
                 raise fail(str(exc)) from None
             for key, value in {**updates, **words}.items():
