@@ -10,11 +10,12 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
+from sqlalchemy.orm.attributes import set_committed_value
 
-from engine.db import table_of, upsert_insert
+from engine.db import dialect_name, table_of, upsert_insert
 from programs import definition as d
 from programs import models as m
 from programs.facts import Facts, GoalRecord, HabitRecord
@@ -34,7 +35,47 @@ ACTIVE_STATUSES = ("active", "waiting_answer", "waiting_until")
 # Written on every program turn and never read back in it: plain inserts, no ORM objects.
 CHECKINS = table_of(m.Checkin)
 STEP_LOG = table_of(m.StepLog)
-ADD_CHECKIN, ADD_STEP_LOG = insert(CHECKINS), insert(STEP_LOG)  # values given when run
+ENROLLMENTS = table_of(m.Enrollment)
+ADD_CHECKIN = insert(CHECKINS).values(
+    contact_id=bindparam("ci_contact"),
+    enrollment_id=bindparam("ci_enrollment"),
+    metric=bindparam("ci_metric"),
+    value=bindparam("ci_value"),
+    unit=bindparam("ci_unit"),
+    recorded_at=bindparam("ci_recorded_at"),
+    local_date=bindparam("ci_local_date"),
+)
+ADD_STEP_LOG = insert(STEP_LOG).values(
+    enrollment_id=bindparam("of_enrollment"),
+    step=bindparam("log_step"),
+    event=bindparam("log_event"),
+    at=bindparam("log_at"),
+)
+# The enrollment's state after a turn (an UPDATE's parameters may not share a column's name).
+SAVE_STATE = (
+    update(ENROLLMENTS)
+    .where(ENROLLMENTS.c.id == bindparam("of_enrollment"))
+    .values(
+        {
+            name: bindparam(f"new_{name}")
+            for name in (
+                "state",
+                "status",
+                "cursor",
+                "wait_until",
+                "occurrence",
+                "updated_at",
+                "completed_at",
+            )
+        }
+    )
+)
+# PostgreSQL: the state, the step log and 0 or 1 check-in in one statement (data-modifying CTEs),
+# one round trip where there were up to three. They touch different rows, so order is free.
+SAVE_TURN = {
+    0: ADD_STEP_LOG.add_cte(SAVE_STATE.cte("saved_state")),
+    1: ADD_STEP_LOG.add_cte(SAVE_STATE.cte("saved_state"), ADD_CHECKIN.cte("saved_checkin")),
+}
 
 
 @dataclass(frozen=True)
@@ -215,28 +256,64 @@ def state_of(enrollment: m.Enrollment) -> EnrollmentState:
 async def save_outcome(
     session: AsyncSession, enrollment: m.Enrollment, outcome: Outcome, now: datetime, tz_today: date
 ) -> None:
-    """Persist the runner's new state and effects, and log the step reached."""
+    """Persist the runner's new state and effects, and log the step reached.
+
+    Core statements by primary key, the ORM object only told what was written (an ORM flush of
+    the enrollment costs more than the round trip). On PostgreSQL a plain turn (at most one
+    check-in, no other effect) is a single statement: the state, the check-in and the log line.
+    """
     state = outcome.state
-    enrollment.state = state.to_json()
-    enrollment.status = state.status
-    enrollment.cursor = state.cursor
-    enrollment.wait_until = state.wait_until if state.status == "waiting_until" else None
-    enrollment.occurrence = state.occurrence
-    enrollment.updated_at = now
-    if state.status == "completed" and enrollment.completed_at is None:
-        enrollment.completed_at = now
-    await save_effects(
-        session, enrollment.contact_id, enrollment.id, outcome.effects, now, tz_today
-    )
-    await session.execute(
-        ADD_STEP_LOG,
-        {
-            "enrollment_id": enrollment.id,
-            "step": state.cursor or "-",
-            "event": state.status,
-            "at": now,
-        },
-    )
+    completed_at = enrollment.completed_at
+    if state.status == "completed" and completed_at is None:
+        completed_at = now
+    written: dict[str, Any] = {
+        "state": state.to_json(),
+        "status": state.status,
+        "cursor": state.cursor,
+        "wait_until": state.wait_until if state.status == "waiting_until" else None,
+        "occurrence": state.occurrence,
+        "updated_at": now,
+        "completed_at": completed_at,
+    }
+    params: dict[str, Any] = {f"new_{name}": value for name, value in written.items()}
+    params |= {
+        "of_enrollment": enrollment.id,
+        "log_step": state.cursor or "-",
+        "log_event": state.status,
+        "log_at": now,
+    }
+    readings = [e for e in outcome.effects if isinstance(e, RecordMetric)]
+    others = [e for e in outcome.effects if not isinstance(e, RecordMetric)]
+    if len(readings) <= 1 and dialect_name(session) == "postgresql":
+        for effect in readings:
+            params |= _checkin_params(enrollment.contact_id, enrollment.id, effect, now, tz_today)
+        await session.execute(SAVE_TURN[len(readings)], params)
+    else:
+        await session.execute(SAVE_STATE, params)
+        await session.execute(ADD_STEP_LOG, params)
+        for effect in readings:
+            await session.execute(
+                ADD_CHECKIN,
+                _checkin_params(enrollment.contact_id, enrollment.id, effect, now, tz_today),
+            )
+    for name, value in written.items():
+        set_committed_value(enrollment, name, value)
+    if others:
+        await save_effects(session, enrollment.contact_id, enrollment.id, others, now, tz_today)
+
+
+def _checkin_params(
+    contact_id: int, enrollment_id: int | None, effect: RecordMetric, now: datetime, today: date
+) -> dict[str, Any]:
+    return {
+        "ci_contact": contact_id,
+        "ci_enrollment": enrollment_id,
+        "ci_metric": effect.metric,
+        "ci_value": effect.value,
+        "ci_unit": effect.unit,
+        "ci_recorded_at": now,
+        "ci_local_date": today,
+    }
 
 
 async def save_effects(
@@ -250,16 +327,7 @@ async def save_effects(
     for effect in effects:
         if isinstance(effect, RecordMetric):
             await session.execute(
-                ADD_CHECKIN,
-                {
-                    "contact_id": contact_id,
-                    "enrollment_id": enrollment_id,
-                    "metric": effect.metric,
-                    "value": effect.value,
-                    "unit": effect.unit,
-                    "recorded_at": now,
-                    "local_date": today,
-                },
+                ADD_CHECKIN, _checkin_params(contact_id, enrollment_id, effect, now, today)
             )
         elif isinstance(effect, LogHabit):
             habit = await _habit(session, contact_id, effect.habit, effect.habit, now)
