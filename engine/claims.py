@@ -25,7 +25,7 @@ TAKE = (
     update(RECEIPTS)
     .where(RECEIPTS.c.id == bindparam("receipt_id"), RECEIPTS.c.status == "claimed")
     .values(status="processed", processed_at=bindparam("now"), error=None)
-    .returning(RECEIPTS.c.inbound, RECEIPTS.c.raw)
+    .returning(RECEIPTS.c.binding_id, RECEIPTS.c.inbound, RECEIPTS.c.raw)
 )
 
 

@@ -16,6 +16,7 @@ from dataclasses import replace
 from datetime import datetime
 
 from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from engine import claims, metrics, outbox
 from engine.answering import (
@@ -28,7 +29,7 @@ from engine.answering import (
 from engine.clock import Clock, SystemClock
 from engine.commands import Command, CommandRoute
 from engine.contacts import BINDING_TOUCH_INTERVAL, arrive, open_conversation, touch_binding
-from engine.db import POOL_SIZE, Database, table_of
+from engine.db import POOL_SIZE, Database, dialect_name, table_of
 from engine.guardrails import CrisisRoute, HandoffRoute, OptInRoute, OptOutRoute
 from engine.linking import link_commands
 from engine.models import (
@@ -167,19 +168,15 @@ class Engine:
             now = self.clock.now()
             # Marking the receipt processed first locks it for the turn and tells a second
             # caller it has nothing to do; if the turn fails, the rollback leaves it claimed.
-            claimed = await claims.take(session, receipt_id, now)
-            if claimed is None:
+            taken = await _take(session, receipt_id, now)
+            if taken is None:
                 inbound = await claims.stored_inbound(session, receipt_id)
                 if inbound is None:
                     raise LookupError(f"no inbound receipt {receipt_id}")
                 return Reply(duplicate=True), inbound.channel.value
-            inbound = claimed
-            found = (
-                await session.execute(BINDING_AND_CREATOR, {"binding_id": inbound.binding_id})
-            ).one_or_none()
-            if found is None:
+            inbound, binding, creator = taken
+            if binding is None or creator is None:
                 raise UnknownBindingError(f"channel binding {inbound.binding_id} disappeared")
-            binding, creator = found
             # The person wrote now: what routes decide (e.g. WhatsApp's window) must see it.
             identity, contact = await arrive(session, binding, inbound, now)
             conversation = await open_conversation(session, contact, now, wrote=True)
@@ -359,6 +356,15 @@ BINDING_AND_CREATOR = (
     .join(Creator, Creator.id == ChannelBinding.creator_id)
     .where(ChannelBinding.id == bindparam("binding_id"))
 )
+# PostgreSQL: the take (a data-modifying CTE) and what it names in one round trip. Outer joins,
+# so that a receipt whose binding was deleted is still told apart from one already taken.
+TAKEN = claims.TAKE.cte("taken")
+TAKE_WITH_BINDING = (
+    select(ChannelBinding, Creator, TAKEN.c.inbound, TAKEN.c.raw)
+    .select_from(TAKEN)
+    .outerjoin(ChannelBinding, ChannelBinding.id == TAKEN.c.binding_id)
+    .outerjoin(Creator, Creator.id == ChannelBinding.creator_id)
+)
 MESSAGES = table_of(Message)
 ADD_REPLIES = insert(MESSAGES).returning(MESSAGES.c.id, sort_by_parameter_order=True)
 MARK_SENT = (
@@ -366,6 +372,28 @@ MARK_SENT = (
     .where(MESSAGES.c.id == bindparam("message_id"))
     .values(status="sent", provider_message_id=bindparam("provider_id"), sent_at=bindparam("at"))
 )
+
+
+async def _take(
+    session: AsyncSession, receipt_id: int, now: datetime
+) -> tuple[InboundMessage, ChannelBinding | None, Creator | None] | None:
+    """Take the receipt for this turn (`claims.take`) and load its binding and creator; None if
+    it is not waiting for its turn. One statement on PostgreSQL, two on SQLite."""
+    if dialect_name(session) == "postgresql":
+        row = (
+            await session.execute(TAKE_WITH_BINDING, {"receipt_id": receipt_id, "now": now})
+        ).one_or_none()
+        if row is None:
+            return None
+        binding, creator, stored, raw = row
+        return InboundMessage.from_json(stored, raw=raw), binding, creator
+    inbound = await claims.take(session, receipt_id, now)
+    if inbound is None:
+        return None
+    found = (
+        await session.execute(BINDING_AND_CREATOR, {"binding_id": inbound.binding_id})
+    ).one_or_none()
+    return (inbound, *found) if found is not None else (inbound, None, None)
 
 
 def _inbound_payload(inbound: InboundMessage) -> dict[str, object]:

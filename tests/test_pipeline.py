@@ -180,3 +180,23 @@ async def test_a_failing_turn_apologizes_and_records_the_error(
     assert receipt.status == "failed"
     assert "boom" in (receipt.error or "")
     assert stored == 0  # the failed turn rolled back as a whole
+
+
+async def test_a_binding_deleted_after_the_claim_ends_the_turn_cleanly(
+    chat: Chat, engine: Engine, db: Database, binding: ChannelBinding
+) -> None:
+    """The coach removed the channel between the webhook's claim and the turn: its receipts go
+    with it, and the turn stores and answers nothing rather than failing half-way."""
+    receipt_id = await engine.claim(chat.inbound("hello"))
+    assert receipt_id is not None
+    async with db.transaction() as session:
+        gone = await session.get(ChannelBinding, binding.id)
+        assert gone is not None
+        await session.delete(gone)
+    reply = await engine.process(receipt_id)
+    assert reply.texts == [
+        "Sorry, something went wrong on my side and I couldn't answer that. Please try again."
+    ]
+    async with db.sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(InboundReceipt)) == 0
+        assert await session.scalar(select(func.count()).select_from(Message)) == 0
