@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import bindparam, delete, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
-from engine.db import upsert_insert
+from engine.db import dialect_name, table_of, upsert_insert
 from engine.models import ChannelBinding, ChannelIdentity, Contact, Conversation
 from engine.types import InboundMessage
 
@@ -53,6 +54,64 @@ STAMP_CONVERSATION = (
     .where(Conversation.id == LATEST_OPEN.with_only_columns(Conversation.id).scalar_subquery())
     .values(last_message_at=bindparam("now"))
     .returning(Conversation)
+)
+
+# PostgreSQL: the three stamps of a known sender in one statement. The identity's and the
+# conversation's conditions read the stamped contact, so the contact row is locked first (the
+# lock order of every other path) and a sender whose identity is not found stamps nothing.
+_CONTACTS, _IDENTITIES, _CONVERSATIONS = map(table_of, (Contact, ChannelIdentity, Conversation))
+_STAMPED_CONTACT = (
+    update(_CONTACTS)
+    .where(
+        _CONTACTS.c.id == _IDENTITIES.c.contact_id,
+        _IDENTITIES.c.binding_id == bindparam("of_binding"),
+        _IDENTITIES.c.external_user_id == bindparam("of_user"),
+    )
+    .values(last_seen_at=bindparam("now"))
+    .returning(*_CONTACTS.c)
+    .cte("stamped_contact")
+)
+_STAMPED_IDENTITY = (
+    update(_IDENTITIES)
+    .where(
+        _IDENTITIES.c.binding_id == bindparam("of_binding"),
+        _IDENTITIES.c.external_user_id == bindparam("of_user"),
+        _IDENTITIES.c.contact_id == select(_STAMPED_CONTACT.c.id).scalar_subquery(),
+    )
+    .values(last_inbound_at=bindparam("now"), unreachable_at=None)
+    .returning(*_IDENTITIES.c)
+    .cte("stamped_identity")
+)
+_STAMPED_CONVERSATION = (
+    update(_CONVERSATIONS)
+    .where(
+        # Checked again on the row itself: the subquery reads the statement's snapshot, taken
+        # before the contact's lock was granted, so a turn that held the lock may have closed
+        # that conversation since. Then nothing is stamped and the caller looks again.
+        _CONVERSATIONS.c.status == "open",
+        _CONVERSATIONS.c.id
+        == select(_CONVERSATIONS.c.id)
+        .where(
+            _CONVERSATIONS.c.contact_id == select(_STAMPED_CONTACT.c.id).scalar_subquery(),
+            _CONVERSATIONS.c.status == "open",
+        )
+        .order_by(_CONVERSATIONS.c.id.desc())
+        .limit(1)
+        .scalar_subquery(),
+    )
+    .values(last_message_at=bindparam("now"))
+    .returning(*_CONVERSATIONS.c)
+    .cte("stamped_conversation")
+)
+STAMP_SENDER = (
+    select(
+        aliased(Contact, _STAMPED_CONTACT),
+        aliased(ChannelIdentity, _STAMPED_IDENTITY),
+        aliased(Conversation, _STAMPED_CONVERSATION),
+    )
+    .select_from(_STAMPED_CONTACT)
+    .join(_STAMPED_IDENTITY, true())
+    .outerjoin(_STAMPED_CONVERSATION, true())
 )
 
 
@@ -124,7 +183,33 @@ async def arrive(
     identity = (
         await session.execute(STAMP_IDENTITY, sender, execution_options=FRESH_ROWS)
     ).scalar_one()
+    if identity.contact_id != contact.id:
+        # A link moved the identity while this turn waited for the old contact's lock (the
+        # contact stamp read the snapshot from before): go again, now that the move is visible.
+        return await arrive(session, binding, inbound, now)
     return identity, contact
+
+
+async def arrive_in_conversation(
+    session: AsyncSession, binding: ChannelBinding, inbound: InboundMessage, now: datetime
+) -> tuple[ChannelIdentity, Contact, Conversation]:
+    """`arrive`, then `open_conversation(wrote=True)`: the sender's identity, locked contact and
+    open conversation, all marked as written to now. One statement for a known sender with an
+    open conversation on PostgreSQL; the general path otherwise."""
+    if dialect_name(session) == "postgresql":
+        sender = {"of_binding": binding.id, "of_user": inbound.external_user_id, "now": now}
+        row = (
+            await session.execute(STAMP_SENDER, sender, execution_options=FRESH_ROWS)
+        ).one_or_none()
+        if row is not None:
+            contact, identity, stamped = row
+            # None: no open conversation (or it closed while this turn waited for the lock).
+            conversation: Conversation | None = stamped
+            if conversation is None:
+                conversation = await open_conversation(session, contact, now, wrote=True)
+            return identity, contact, conversation
+    identity, contact = await arrive(session, binding, inbound, now)
+    return identity, contact, await open_conversation(session, contact, now, wrote=True)
 
 
 async def lock_contact(session: AsyncSession, contact_id: int) -> Contact:

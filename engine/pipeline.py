@@ -28,7 +28,7 @@ from engine.answering import (
 )
 from engine.clock import Clock, SystemClock
 from engine.commands import Command, CommandRoute
-from engine.contacts import BINDING_TOUCH_INTERVAL, arrive, open_conversation, touch_binding
+from engine.contacts import BINDING_TOUCH_INTERVAL, arrive_in_conversation, touch_binding
 from engine.db import POOL_SIZE, Database, dialect_name, table_of
 from engine.guardrails import CrisisRoute, HandoffRoute, OptInRoute, OptOutRoute
 from engine.linking import link_commands
@@ -178,8 +178,9 @@ class Engine:
             if binding is None or creator is None:
                 raise UnknownBindingError(f"channel binding {inbound.binding_id} disappeared")
             # The person wrote now: what routes decide (e.g. WhatsApp's window) must see it.
-            identity, contact = await arrive(session, binding, inbound, now)
-            conversation = await open_conversation(session, contact, now, wrote=True)
+            identity, contact, conversation = await arrive_in_conversation(
+                session, binding, inbound, now
+            )
             if inbound.locale and not contact.locale:
                 contact.locale = inbound.locale
             message = Message(
