@@ -8,11 +8,11 @@ import logging
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from engine.channel_models import DeliveryEvent
-from engine.db import Database, upsert_insert
+from engine.db import Database, table_of, upsert_insert
 from engine.models import ChannelIdentity, Message
 from engine.types import Choice
 
@@ -23,6 +23,23 @@ log = logging.getLogger(__name__)
 STATUS_RANK = {"pending": 0, "queued": 1, "accepted": 1, "sending": 1, "sent": 2}
 STATUS_RANK |= {"delivered": 3, "read": 4, "undelivered": 5, "failed": 5}
 
+# The contact as a subquery, so that its messages are found by their contact index.
+MESSAGES = table_of(Message)
+SENDER_CONTACT = (
+    select(ChannelIdentity.contact_id)
+    .where(
+        ChannelIdentity.binding_id == bindparam("of_binding"),
+        ChannelIdentity.external_user_id == bindparam("of_user"),
+    )
+    .scalar_subquery()
+)
+RECENT_PAYLOADS = (
+    select(MESSAGES.c.payload)
+    .where(MESSAGES.c.contact_id == SENDER_CONTACT, MESSAGES.c.direction == "out")
+    .order_by(MESSAGES.c.id.desc())
+    .limit(bindparam("messages"))
+)
+
 
 async def recent_choices(
     db: Database, binding_id: int, external_user_id: str, *, messages: int = 1
@@ -30,30 +47,21 @@ async def recent_choices(
     """The choices of the last `messages` outbound messages to the contact behind this identity
     (any channel: after linking, a question asked on one may be answered on another), newest
     first; a message without choices gives an empty tuple."""
-    async with db.sessions() as session:
-        # One query (every inbound short enough to be a numbered answer asks this); the contact
-        # as a subquery, so its messages are found by their contact index as before.
-        contact_id = (
-            select(ChannelIdentity.contact_id)
-            .where(
-                ChannelIdentity.binding_id == binding_id,
-                ChannelIdentity.external_user_id == external_user_id,
+    # One statement outside a transaction (on PostgreSQL: one round trip, no BEGIN/ROLLBACK):
+    # every WhatsApp message short enough to be a numbered answer asks this.
+    async with db.statement() as conn:
+        payloads = list(
+            await conn.scalars(
+                RECENT_PAYLOADS,
+                {"of_binding": binding_id, "of_user": external_user_id, "messages": messages},
             )
-            .scalar_subquery()
         )
-        payloads = await session.scalars(
-            select(Message.payload)
-            .where(Message.contact_id == contact_id, Message.direction == "out")
-            .order_by(Message.id.desc())
-            .limit(messages)
+    return [
+        tuple(
+            Choice(str(c["label"]), str(c["payload"])) for c in (payload or {}).get("choices", ())
         )
-        return [
-            tuple(
-                Choice(str(c["label"]), str(c["payload"]))
-                for c in (payload or {}).get("choices", ())
-            )
-            for payload in payloads
-        ]
+        for payload in payloads
+    ]
 
 
 async def mark_unreachable(
