@@ -17,6 +17,7 @@ from datetime import datetime
 
 from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import make_transient_to_detached
 
 from engine import claims, metrics, outbox
 from engine.answering import (
@@ -194,6 +195,10 @@ class Engine:
                 payload=_inbound_payload(inbound),
                 status="received",
                 created_at=inbound.received_at,
+                reply_to_id=None,
+                provider_message_id=None,
+                error=None,
+                sent_at=None,
             )
             turn = Turn(
                 session=session,
@@ -211,7 +216,7 @@ class Engine:
             # Stored once its route is known (one INSERT, no UPDATE): routes' queries autoflush
             # it, so what they read includes it; `prepare` ran before and does not need it.
             message.route = route.name
-            session.add(message)
+            await _add_inbound(session, message)
             reply = await route.handle(turn)
             metrics.ROUTED.labels(route=route.name).inc()
 
@@ -226,7 +231,6 @@ class Engine:
     async def _store_reply(self, turn: Turn, reply: Reply, route: str) -> Reply:
         if not reply.messages:
             return reply
-        await turn.session.flush()  # the inbound message's id, if no query flushed it yet
         rows = [
             {
                 "conversation_id": turn.conversation.id,
@@ -368,11 +372,24 @@ TAKE_WITH_BINDING = (
 )
 MESSAGES = table_of(Message)
 ADD_REPLIES = insert(MESSAGES).returning(MESSAGES.c.id, sort_by_parameter_order=True)
+ADD_MESSAGE = insert(MESSAGES).returning(MESSAGES.c.id)
+# Every column but the id, so that the attached object has nothing left to load.
+INBOUND_COLUMNS = tuple(c.key for c in MESSAGES.columns if c.key != "id")
 MARK_SENT = (
     update(MESSAGES)
     .where(MESSAGES.c.id == bindparam("message_id"))
     .values(status="sent", provider_message_id=bindparam("provider_id"), sent_at=bindparam("at"))
 )
+
+
+async def _add_inbound(session: AsyncSession, message: Message) -> None:
+    """Insert the inbound message with a Core statement, then attach the object as if loaded:
+    a route that moves it (linking) still gets its change flushed as an UPDATE, and the turn
+    needs no ORM flush at all."""
+    values = {column: getattr(message, column) for column in INBOUND_COLUMNS}
+    message.id = (await session.execute(ADD_MESSAGE, values)).scalar_one()
+    make_transient_to_detached(message)
+    session.add(message)
 
 
 async def _take(

@@ -170,3 +170,34 @@ async def test_merge_keeps_both_histories_and_opt_out(
     assert "now separate" in (await wa.say("/unlink"))[0]
     assert await contact_count(db) == 2
     assert "nothing to unlink" in (await wa.say("/unlink"))[0]
+
+
+async def test_the_unlink_message_and_its_answer_start_the_fresh_history(
+    engine: Engine, db: Database, creator: Creator, clock: ManualClock
+) -> None:
+    a = await second_binding(db, creator, clock, Channel.TELEGRAM)
+    b = await second_binding(db, creator, clock, Channel.WHATSAPP)
+    tg = Chat(engine, a.id, user_id="1", channel=Channel.TELEGRAM)
+    wa = Chat(engine, b.id, user_id="whatsapp:+1", channel=Channel.WHATSAPP)
+    await tg.say("/start")
+    await wa.say(f"/link {await code_from(tg)}")
+    await wa.say("/link yes")
+    await wa.say("/unlink")
+    async with db.sessions() as session:
+        identity = await session.scalar(
+            select(ChannelIdentity).where(ChannelIdentity.binding_id == b.id)
+        )
+        assert identity is not None
+        rows = (
+            await session.execute(
+                select(Message.direction, Message.contact_id, Message.conversation_id)
+                .where(Message.id >= select(func.max(Message.id) - 1).scalar_subquery())
+                .order_by(Message.id)
+            )
+        ).all()
+    inbound, answer = rows
+    assert inbound.direction == "in"
+    assert answer.direction == "out"
+    # The /unlink itself moved with the turn to the WhatsApp side's fresh contact.
+    assert inbound.contact_id == answer.contact_id == identity.contact_id
+    assert inbound.conversation_id == answer.conversation_id
