@@ -178,6 +178,14 @@ class Engine:
             inbound, binding, creator = taken
             if binding is None or creator is None:
                 raise UnknownBindingError(f"channel binding {inbound.binding_id} disappeared")
+            if not binding.enabled:
+                # Switched off after its webhook took this in (webhooks remember a binding for a
+                # few seconds): the receipt keeps the message, and the bot says nothing more.
+                log.info(
+                    "inbound on a disabled binding kept, not answered",
+                    extra={"binding_id": binding.id, "receipt_id": receipt_id},
+                )
+                return Reply(), inbound.channel.value
             # The person wrote now: what routes decide (e.g. WhatsApp's window) must see it.
             identity, contact, conversation = await arrive_in_conversation(
                 session, binding, inbound, now

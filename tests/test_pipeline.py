@@ -200,3 +200,25 @@ async def test_a_binding_deleted_after_the_claim_ends_the_turn_cleanly(
     async with db.sessions() as session:
         assert await session.scalar(select(func.count()).select_from(InboundReceipt)) == 0
         assert await session.scalar(select(func.count()).select_from(Message)) == 0
+
+
+async def test_a_message_taken_in_just_before_its_binding_was_disabled_is_kept_not_answered(
+    chat: Chat, engine: Engine, db: Database, binding: ChannelBinding
+) -> None:
+    """Webhooks remember a binding for a few seconds, so one may still accept a message after
+    the coach switched the channel off: the bot must stay silent, and the message kept."""
+    receipt_id = await engine.claim(chat.inbound("are you there?"))
+    assert receipt_id is not None
+    async with db.transaction() as session:
+        switched_off = await session.get(ChannelBinding, binding.id)
+        assert switched_off is not None
+        switched_off.enabled = False
+    reply = await engine.process(receipt_id)
+    assert reply.messages == ()
+    assert not reply.duplicate
+    async with db.sessions() as session:
+        receipt = await session.get(InboundReceipt, receipt_id)
+        assert receipt is not None
+        assert receipt.status == "processed"
+        assert receipt.inbound["text"] == "are you there?"
+        assert await session.scalar(select(func.count()).select_from(Message)) == 0
