@@ -23,6 +23,7 @@ from typing import Any, Literal
 ENV_PREFIX = "COACHBOT_"
 CONFIG_FILE_ENV = "COACHBOT_CONFIG"
 MASK = "********"
+MIN_POOL_SIZE = 3
 
 LogFormat = Literal["auto", "text", "json"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
@@ -80,6 +81,12 @@ class Settings:
         "Key for signing tokens and encrypting channel secrets at rest. Unset: generated once "
         "and kept in the data directory (file secret_key, mode 0600).",
         secret=True,
+    )
+    db_pool_size: int = setting(
+        10,
+        "PostgreSQL connections each process keeps open, and as many again at peaks; a serve "
+        "runs at most this many turns minus 2 at once. PostgreSQL's max_connections must hold "
+        "2 x this x the processes (serve, worker, scheduler); at least 3.",
     )
     host: str = setting("127.0.0.1", "Interface `coachbot serve` listens on.")
     port: int = setting(8080, "TCP port `coachbot serve` listens on.")
@@ -288,7 +295,13 @@ def load_settings(
             values[f.name] = _coerce(name, env[name], tp, "the environment")
         elif f.name in file_values:
             values[f.name] = _coerce(name, file_values[f.name], tp, f"config file {path}")
-    return Settings(**values)
+    settings = Settings(**values)
+    if settings.db_pool_size < MIN_POOL_SIZE:
+        raise SettingsError(
+            f"{env_name('db_pool_size')}: {settings.db_pool_size} is too small; at least "
+            f"{MIN_POOL_SIZE} (turns need a connection beside the claims and markings)"
+        )
+    return settings
 
 
 def unknown_env_vars(environ: Mapping[str, str] | None = None) -> list[str]:

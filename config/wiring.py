@@ -71,7 +71,7 @@ def build_database(settings: Settings) -> Database:
 
     if not settings.database_url:
         ensure_data_dir(settings)
-    return Database(settings.effective_database_url)
+    return Database(settings.effective_database_url, pool_size=settings.db_pool_size)
 
 
 def build_engine(settings: Settings, db: Database, clock: Clock | None = None) -> Engine:

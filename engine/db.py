@@ -37,7 +37,7 @@ NAMING_CONVENTION = {
 }
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
-POOL_SIZE = 10  # PostgreSQL connections a process keeps, and as many again on overflow
+POOL_SIZE = 10  # PostgreSQL connections a process keeps, and as many again on overflow (default)
 
 
 class Base(DeclarativeBase):
@@ -151,8 +151,9 @@ def create_engine(url: str | URL, *, echo: bool = False, pool_size: int = POOL_S
 class Database:
     """The async engine and session factory one process uses."""
 
-    def __init__(self, url: str | URL, *, echo: bool = False) -> None:
-        self.engine = create_engine(url, echo=echo)
+    def __init__(self, url: str | URL, *, echo: bool = False, pool_size: int = POOL_SIZE) -> None:
+        self.pool_size = pool_size
+        self.engine = create_engine(url, echo=echo, pool_size=pool_size)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self._autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
 

@@ -30,7 +30,7 @@ from engine.answering import (
 from engine.clock import Clock, SystemClock
 from engine.commands import Command, CommandRoute
 from engine.contacts import BINDING_TOUCH_INTERVAL, arrive_in_conversation, touch_binding
-from engine.db import POOL_SIZE, Database, dialect_name, table_of
+from engine.db import Database, dialect_name, table_of
 from engine.guardrails import CrisisRoute, HandoffRoute, OptInRoute, OptOutRoute
 from engine.linking import link_commands
 from engine.models import (
@@ -51,7 +51,7 @@ log = logging.getLogger(__name__)
 BINDING_CHECK_SECONDS = 5.0
 # Below the database pool of a process, so that claims, lookups and the marking of sent replies
 # always find a connection beside the turns.
-DEFAULT_TURN_CONCURRENCY = POOL_SIZE - 2
+TURN_SLOTS_BELOW_POOL = 2
 APOLOGY = "Sorry, something went wrong on my side and I couldn't answer that. Please try again."
 
 
@@ -71,13 +71,15 @@ class Engine:
         answerer: Answerer | None = None,
         commands: Sequence[Command] = (),
         routes: Sequence[Route] = (),
-        turn_concurrency: int = DEFAULT_TURN_CONCURRENCY,
+        turn_concurrency: int | None = None,
     ) -> None:
         self.db = db
         self.clock: Clock = clock or SystemClock()
         # A turn holds a database connection for its transaction. Past this many at once, turns
         # wait here (their inbound is already claimed) rather than for the pool, which would
         # leave a webhook's claim waiting for a connection until it timed out into a 500.
+        if turn_concurrency is None:
+            turn_concurrency = max(1, db.pool_size - TURN_SLOTS_BELOW_POOL)
         self._turn_slots = asyncio.Semaphore(turn_concurrency)
         self._bindings_seen: dict[int, tuple[float, bool]] = {}
         self._bindings_touched: dict[int, datetime] = {}

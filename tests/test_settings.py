@@ -92,6 +92,7 @@ def test_environment_wins_over_file_and_cli_wins_over_both(tmp_path: Path) -> No
         ),
         ({"COACHBOT_AUTO_MIGRATE": "maybe"}, "is not a boolean"),
         ({"COACHBOT_LOG_LEVEL": "LOUD"}, "is not one of DEBUG, INFO, WARNING, ERROR"),
+        ({"COACHBOT_DB_POOL_SIZE": "2"}, "COACHBOT_DB_POOL_SIZE: 2 is too small; at least 3"),
     ],
 )
 def test_invalid_values_get_clear_errors(environ: dict[str, str], message: str) -> None:
@@ -135,3 +136,9 @@ def test_secrets_are_masked() -> None:
 def test_unknown_variables_are_reported_but_test_ones_are_not() -> None:
     env = {"COACHBOT_DATABSE_URL": "x", "COACHBOT_TEST_DATABASE_URL": "y", "COACHBOT_PORT": "1"}
     assert unknown_env_vars(env) == ["COACHBOT_DATABSE_URL"]
+
+
+def test_the_pool_size_default_is_the_engines() -> None:
+    from engine.db import POOL_SIZE
+
+    assert load_settings(environ={}).db_pool_size == POOL_SIZE

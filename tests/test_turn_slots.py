@@ -5,6 +5,7 @@ where a waiting turn holds no lock; SQLite's one writer serializes everything an
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -54,11 +55,23 @@ def inbound(binding: ChannelBinding, user: str, message: str, text: str) -> Inbo
     )
 
 
+@pytest.fixture
+async def small_db(database_url: str) -> AsyncIterator[Database]:
+    """COACHBOT_DB_POOL_SIZE=3: one turn at a time, two connections beside it."""
+    database = Database(database_url, pool_size=3)
+    yield database
+    await database.dispose()
+
+
+@pytest.mark.parametrize("limit", ["given", "from-the-pool"])
 async def test_turns_past_the_limit_wait_and_claims_go_on(
-    db: Database, clock: ManualClock, binding: ChannelBinding
+    db: Database, small_db: Database, clock: ManualClock, binding: ChannelBinding, limit: str
 ) -> None:
     gate = Gate()
-    engine = Engine(db, clock=clock, routes=[gate], turn_concurrency=1)
+    if limit == "given":
+        engine = Engine(db, clock=clock, routes=[gate], turn_concurrency=1)
+    else:
+        engine = Engine(small_db, clock=clock, routes=[gate])
     first = await engine.claim(inbound(binding, "ann", "m1", "wait"))
     second = await engine.claim(inbound(binding, "bob", "m2", "wait"))
     assert first is not None
