@@ -54,6 +54,18 @@ async def code_from(chat: Chat) -> str:
     return found.group(1)
 
 
+async def telegram_and_whatsapp(
+    engine: Engine, db: Database, creator: Creator, clock: ManualClock
+) -> tuple[Chat, Chat]:
+    """Sam on a Telegram bot and a WhatsApp number of the same coach, not linked yet."""
+    a = await second_binding(db, creator, clock, Channel.TELEGRAM)
+    b = await second_binding(db, creator, clock, Channel.WHATSAPP)
+    return (
+        Chat(engine, a.id, user_id="1", channel=Channel.TELEGRAM),
+        Chat(engine, b.id, user_id="whatsapp:+1", channel=Channel.WHATSAPP),
+    )
+
+
 async def contact_count(db: Database) -> int:
     async with db.sessions() as session:
         return (await session.scalar(select(func.count()).select_from(Contact))) or 0
@@ -149,10 +161,7 @@ async def test_codes_are_single_use_expire_and_are_rate_limited(
 async def test_merge_keeps_both_histories_and_opt_out(
     engine: Engine, db: Database, creator: Creator, clock: ManualClock
 ) -> None:
-    a = await second_binding(db, creator, clock, Channel.TELEGRAM)
-    b = await second_binding(db, creator, clock, Channel.WHATSAPP)
-    tg = Chat(engine, a.id, user_id="1", channel=Channel.TELEGRAM)
-    wa = Chat(engine, b.id, user_id="whatsapp:+1", channel=Channel.WHATSAPP)
+    tg, wa = await telegram_and_whatsapp(engine, db, creator, clock)
     await tg.say("/start")
     await wa.say("STOP")
     code = await code_from(tg)
@@ -175,17 +184,14 @@ async def test_merge_keeps_both_histories_and_opt_out(
 async def test_the_unlink_message_and_its_answer_start_the_fresh_history(
     engine: Engine, db: Database, creator: Creator, clock: ManualClock
 ) -> None:
-    a = await second_binding(db, creator, clock, Channel.TELEGRAM)
-    b = await second_binding(db, creator, clock, Channel.WHATSAPP)
-    tg = Chat(engine, a.id, user_id="1", channel=Channel.TELEGRAM)
-    wa = Chat(engine, b.id, user_id="whatsapp:+1", channel=Channel.WHATSAPP)
+    tg, wa = await telegram_and_whatsapp(engine, db, creator, clock)
     await tg.say("/start")
     await wa.say(f"/link {await code_from(tg)}")
     await wa.say("/link yes")
     await wa.say("/unlink")
     async with db.sessions() as session:
         identity = await session.scalar(
-            select(ChannelIdentity).where(ChannelIdentity.binding_id == b.id)
+            select(ChannelIdentity).where(ChannelIdentity.binding_id == wa.binding_id)
         )
         assert identity is not None
         rows = (
