@@ -223,8 +223,8 @@ class Engine:
             )
             await self.router.prepare(turn)
             route = self.router.select(turn)
-            # Stored once its route is known (one INSERT, no UPDATE): routes' queries autoflush
-            # it, so what they read includes it; `prepare` ran before and does not need it.
+            # Stored once its route is known (one INSERT, no UPDATE), before the route runs, so
+            # what routes read includes it; `prepare` ran before and does not need it.
             message.route = route.name
             await _add_inbound(session, message)
             reply = await route.handle(turn)
