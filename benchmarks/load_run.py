@@ -6,7 +6,7 @@ process, so a turn's latency runs from the webhook (or the widget's `send` frame
 last reply received by the provider (or the last reply frame received by the visitor).
 
     python benchmarks/load_run.py [--serves 2] [--workers 2] [--coachees 90] \\
-        [--questioners 30] [--seconds 30] [--timeout 900]
+        [--questioners 30] [--seconds 30] [--timeout 900] [--pool-size N]
 
 Two scenarios, one after the other:
 
@@ -204,7 +204,8 @@ def summary(
     now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
         f"python benchmarks/load_run.py --serves {args.serves} --workers {args.workers} "
-        f"--coachees {args.coachees} --questioners {args.questioners} --seconds {args.seconds:g}",
+        f"--coachees {args.coachees} --questioners {args.questioners} --seconds {args.seconds:g}"
+        + (f" --pool-size {args.pool_size}" if args.pool_size is not None else ""),
         f"date {now}; {os.cpu_count()} vCPU ({cpu_model()}); Python {platform.python_version()}",
         f"processes: {args.serves} serve, {args.workers} worker, 1 scheduler, Redis, Chroma "
         "server, PostgreSQL, the fake providers and this client, all on this machine",
@@ -274,6 +275,12 @@ def main() -> None:
     parser.add_argument("--questioners", type=int, default=30, help="asking knowledge questions")
     parser.add_argument("--seconds", type=float, default=30.0, help="per measured phase")
     parser.add_argument("--timeout", type=float, default=900.0, help="for the whole run")
+    parser.add_argument(
+        "--pool-size",
+        type=int,
+        default=None,
+        help="COACHBOT_DB_POOL_SIZE of every coachbot process (default: the setting's default)",
+    )
     args = parser.parse_args()
     if not 0 < args.coachees + args.questioners <= MAX_COACHEES:
         parser.error(f"at most {MAX_COACHEES} coachees in all")

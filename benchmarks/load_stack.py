@@ -258,6 +258,8 @@ class Stack:
             COACHBOT_WIDGET_RATE_BURST="100000",
             ANONYMIZED_TELEMETRY="False",
         )
+        if self.args.pool_size is not None:
+            env["COACHBOT_DB_POOL_SIZE"] = str(self.args.pool_size)
         self.env = env
         await wait_http(f"{chroma_url}/api/v2/heartbeat", 90)
 
