@@ -269,17 +269,7 @@ class Engine:
         self, message_id: int, provider_message_id: str | None = None, at: datetime | None = None
     ) -> None:
         """The adapter delivered an outbound message; record the provider's id for it."""
-        async with self.db.transaction() as session:
-            await session.execute(
-                update(Message)
-                .execution_options(synchronize_session=False)
-                .where(Message.id == message_id, Message.direction == "out")
-                .values(
-                    status="sent",
-                    provider_message_id=provider_message_id,
-                    sent_at=at or self.clock.now(),
-                )
-            )
+        await self.mark_sent_many([(message_id, provider_message_id)], at)
 
     async def proactive_since(
         self, binding_id: int, external_user_id: str, after_id: int | None = None
@@ -387,7 +377,7 @@ ADD_MESSAGE = insert(MESSAGES).returning(MESSAGES.c.id)
 INBOUND_COLUMNS = tuple(c.key for c in MESSAGES.columns if c.key != "id")
 MARK_SENT = (
     update(MESSAGES)
-    .where(MESSAGES.c.id == bindparam("message_id"))
+    .where(MESSAGES.c.id == bindparam("message_id"), MESSAGES.c.direction == "out")
     .values(status="sent", provider_message_id=bindparam("provider_id"), sent_at=bindparam("at"))
 )
 

@@ -148,6 +148,12 @@ async def test_messages_are_stored_with_contact_conversation_and_receipt(
     assert (outbound.direction, outbound.reply_to_id) == ("out", inbound.id)
     assert (outbound.status, outbound.provider_message_id) == ("sent", "provider-42")
     assert receipt.status == "processed"
+    # Only an outbound message can be marked sent: an inbound id changes nothing.
+    await engine.mark_sent_many([(inbound.id, "provider-43")])
+    async with db.sessions() as session:
+        again = await session.get(Message, inbound.id)
+    assert again is not None
+    assert (again.status, again.provider_message_id) == ("received", None)
     assert receipt.processed_at is not None
 
 
