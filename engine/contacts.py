@@ -5,8 +5,9 @@ contact row is locked for the rest of the turn so one person's turns never inter
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import bindparam, delete, select, true, update
+from sqlalchemy import ColumnElement, ScalarSelect, bindparam, delete, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -23,25 +24,35 @@ FRESH_ROWS = {"populate_existing": True, "synchronize_session": False}
 
 # The statements of every turn, built once: constructing a statement and its cache key cost
 # about 0.1 ms of CPU each time, more than a tenth of what running it costs. (An UPDATE's
-# parameters may not share a name with a column of its table, hence `of_…`.)
-STAMP_CONTACT = (
-    update(Contact)
-    .where(
-        Contact.id == ChannelIdentity.contact_id,
-        ChannelIdentity.binding_id == bindparam("of_binding"),
-        ChannelIdentity.external_user_id == bindparam("of_user"),
+# parameters may not share a name with a column of its table, hence `of_…`.) The pieces below
+# serve both the general path and PostgreSQL's one statement.
+_CONTACTS, _IDENTITIES, _CONVERSATIONS = map(table_of, (Contact, ChannelIdentity, Conversation))
+IS_SENDER = (
+    _IDENTITIES.c.binding_id == bindparam("of_binding"),
+    _IDENTITIES.c.external_user_id == bindparam("of_user"),
+)
+SENDERS_CONTACT = _CONTACTS.c.id == _IDENTITIES.c.contact_id
+# What a sender's message changes: seen now, reachable again, the conversation goes on.
+CONTACT_WROTE: dict[str, Any] = {"last_seen_at": bindparam("now")}
+IDENTITY_WROTE: dict[str, Any] = {"last_inbound_at": bindparam("now"), "unreachable_at": None}
+CONVERSATION_WROTE: dict[str, Any] = {"last_message_at": bindparam("now")}
+
+
+def _latest_open_id(contact_id: ColumnElement[Any]) -> ScalarSelect[Any]:
+    return (
+        select(_CONVERSATIONS.c.id)
+        .where(_CONVERSATIONS.c.contact_id == contact_id, _CONVERSATIONS.c.status == "open")
+        .order_by(_CONVERSATIONS.c.id.desc())
+        .limit(1)
+        .scalar_subquery()
     )
-    .values(last_seen_at=bindparam("now"))
-    .returning(Contact)
+
+
+STAMP_CONTACT = (
+    update(Contact).where(SENDERS_CONTACT, *IS_SENDER).values(CONTACT_WROTE).returning(Contact)
 )
 STAMP_IDENTITY = (
-    update(ChannelIdentity)
-    .where(
-        ChannelIdentity.binding_id == bindparam("of_binding"),
-        ChannelIdentity.external_user_id == bindparam("of_user"),
-    )
-    .values(last_inbound_at=bindparam("now"), unreachable_at=None)
-    .returning(ChannelIdentity)
+    update(ChannelIdentity).where(*IS_SENDER).values(IDENTITY_WROTE).returning(ChannelIdentity)
 )
 LATEST_OPEN = (
     select(Conversation)
@@ -51,34 +62,26 @@ LATEST_OPEN = (
 )
 STAMP_CONVERSATION = (
     update(Conversation)
-    .where(Conversation.id == LATEST_OPEN.with_only_columns(Conversation.id).scalar_subquery())
-    .values(last_message_at=bindparam("now"))
+    .where(Conversation.id == _latest_open_id(bindparam("of_contact")))
+    .values(CONVERSATION_WROTE)
     .returning(Conversation)
 )
 
 # PostgreSQL: the three stamps of a known sender in one statement. The identity's and the
 # conversation's conditions read the stamped contact, so the contact row is locked first (the
 # lock order of every other path) and a sender whose identity is not found stamps nothing.
-_CONTACTS, _IDENTITIES, _CONVERSATIONS = map(table_of, (Contact, ChannelIdentity, Conversation))
 _STAMPED_CONTACT = (
     update(_CONTACTS)
-    .where(
-        _CONTACTS.c.id == _IDENTITIES.c.contact_id,
-        _IDENTITIES.c.binding_id == bindparam("of_binding"),
-        _IDENTITIES.c.external_user_id == bindparam("of_user"),
-    )
-    .values(last_seen_at=bindparam("now"))
+    .where(SENDERS_CONTACT, *IS_SENDER)
+    .values(CONTACT_WROTE)
     .returning(*_CONTACTS.c)
     .cte("stamped_contact")
 )
+_STAMPED_CONTACT_ID = select(_STAMPED_CONTACT.c.id).scalar_subquery()
 _STAMPED_IDENTITY = (
     update(_IDENTITIES)
-    .where(
-        _IDENTITIES.c.binding_id == bindparam("of_binding"),
-        _IDENTITIES.c.external_user_id == bindparam("of_user"),
-        _IDENTITIES.c.contact_id == select(_STAMPED_CONTACT.c.id).scalar_subquery(),
-    )
-    .values(last_inbound_at=bindparam("now"), unreachable_at=None)
+    .where(*IS_SENDER, _IDENTITIES.c.contact_id == _STAMPED_CONTACT_ID)
+    .values(IDENTITY_WROTE)
     .returning(*_IDENTITIES.c)
     .cte("stamped_identity")
 )
@@ -89,17 +92,9 @@ _STAMPED_CONVERSATION = (
         # before the contact's lock was granted, so a turn that held the lock may have closed
         # that conversation since. Then nothing is stamped and the caller looks again.
         _CONVERSATIONS.c.status == "open",
-        _CONVERSATIONS.c.id
-        == select(_CONVERSATIONS.c.id)
-        .where(
-            _CONVERSATIONS.c.contact_id == select(_STAMPED_CONTACT.c.id).scalar_subquery(),
-            _CONVERSATIONS.c.status == "open",
-        )
-        .order_by(_CONVERSATIONS.c.id.desc())
-        .limit(1)
-        .scalar_subquery(),
+        _CONVERSATIONS.c.id == _latest_open_id(_STAMPED_CONTACT_ID),
     )
-    .values(last_message_at=bindparam("now"))
+    .values(CONVERSATION_WROTE)
     .returning(*_CONVERSATIONS.c)
     .cte("stamped_conversation")
 )
