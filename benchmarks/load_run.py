@@ -201,6 +201,7 @@ def summary(
     program, program_half, knowledge, knowledge_half = phases
     raw_rate = (raw[0].rate + raw[1].rate) / 2
     raw_cpu = (raw[0].server_ms + raw[1].server_ms + raw[0].client_ms + raw[1].client_ms) / 2
+    raw_machine = (raw[0].machine_ms + raw[1].machine_ms) / 2
     now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
         f"python benchmarks/load_run.py --serves {args.serves} --workers {args.workers} "
@@ -212,7 +213,8 @@ def summary(
         f"raw aiohttp hello-world (1 process, same client, {min(args.coachees, 64)} concurrent): "
         f"{raw[0].rate:,.0f} req/s before, {raw[1].rate:,.0f} after, mean {raw_rate:,.0f}; "
         f"CPU per request {raw[0].server_ms:.2f} + {raw[0].client_ms:.2f} ms (server + client) "
-        f"before, {raw[1].server_ms:.2f} + {raw[1].client_ms:.2f} after",
+        f"before, {raw[1].server_ms:.2f} + {raw[1].client_ms:.2f} after; whole machine "
+        f"{raw[0].machine_ms:.2f} before, {raw[1].machine_ms:.2f} after",
         "",
         f"program-step turns ({args.coachees} coachees: webhooks Telegram + WhatsApp, widget "
         "WebSocket, one third each; 1 inbound, 2 replies per turn)",
@@ -222,7 +224,7 @@ def summary(
         f"{program.kind_rate('whatsapp'):.1f}, web {program.kind_rate('web'):.1f}); "
         f"median {program.percentiles()[0]:.0f} ms; errors {program.errors}; load average "
         f"{program.load[0]:.1f} → {program.load[1]:.1f}",
-        program.cpu_line(raw_cpu),
+        program.cpu_line(raw_cpu, raw_machine),
         half_line(program_half),
         *kind_lines(program_half),
         "",
@@ -232,7 +234,7 @@ def summary(
         f"turns/s = 1/{raw_rate / max(knowledge.per_second, 1e-9):.0f} of raw; "
         f"median {knowledge.percentiles()[0]:.0f} ms; errors {knowledge.errors}; "
         f"load average {knowledge.load[0]:.1f} → {knowledge.load[1]:.1f}",
-        knowledge.cpu_line(raw_cpu),
+        knowledge.cpu_line(raw_cpu, raw_machine),
         half_line(knowledge_half),
         *kind_lines(knowledge_half),
         "",

@@ -11,6 +11,7 @@ import os
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import aiohttp
 
@@ -25,6 +26,7 @@ from benchmarks.load_stack import (
     TW_SID,
     TW_TOKEN,
     Keys,
+    machine_cpu,
     proc_cpu,
 )
 
@@ -75,20 +77,24 @@ class Phase:
         if self.meter is not None:
             self.cpu = self.meter.delta(self._cpu, await self.meter.snapshot())
 
-    def cpu_line(self, raw_ms: float) -> str:
-        """CPU milliseconds per turn, per process group, and the total's ratio to a raw
-        hello-world request's (server + client)."""
+    def cpu_line(self, raw_ms: float, raw_machine_ms: float) -> str:
+        """CPU milliseconds per turn, per process group and for the whole machine, each total
+        against a raw hello-world request's (server + client; whole machine)."""
         if not self.cpu or not self.turns:
             return ""
         turns = self.turns + self.overrun
-        cpu = {name: seconds for name, seconds in self.cpu.items() if name != "transactions"}
+        cpu = {name: seconds for name, seconds in self.cpu.items() if name not in COUNTERS}
         parts = [f"{name} {seconds * 1000 / turns:.1f}" for name, seconds in cpu.items()]
         total = sum(cpu.values()) * 1000 / turns
+        machine = self.cpu.get("machine", 0.0) * 1000 / turns
         transactions = self.cpu.get("transactions", 0.0) / turns
+        connections = self.cpu.get("sessions", 0.0) * 100 / turns
         return (
             f"    CPU ms per turn: {', '.join(parts)}; total {total:.1f} "
-            f"= {total / raw_ms:.0f}× a raw request's; "
-            f"PostgreSQL transactions per turn {transactions:.1f}"
+            f"= {total / raw_ms:.0f}× a raw request's; whole machine {machine:.1f} "
+            f"= {machine / raw_machine_ms:.0f}× a raw request's ({raw_machine_ms:.2f}); "
+            f"PostgreSQL transactions per turn {transactions:.1f}, connections opened per 100 "
+            f"turns {connections:.1f}"
         )
 
     @property
@@ -109,9 +115,15 @@ class Phase:
         return percentile(values, 50), percentile(values, 95), percentile(values, 99)
 
 
+# What a Meter reads besides the CPU of process groups.
+COUNTERS = ("transactions", "sessions", "machine")
+
+
 class Meter:
-    """CPU time (user + system, from /proc) of the run's processes, grouped, and of the
-    PostgreSQL backends connected to the run's database."""
+    """CPU time (user + system, from /proc) of the run's processes, grouped; of PostgreSQL (the
+    backends connected to the run's database, and the postmaster with the backends it reaped,
+    which a pool's overflow connections are); of the whole machine; and the database's
+    transactions and connections opened."""
 
     def __init__(self, groups: dict[str, list[int]], database_url: str) -> None:
         self.groups = groups
@@ -126,16 +138,20 @@ class Meter:
                 "SELECT pid FROM pg_stat_activity "
                 "WHERE datname = current_database() AND pid <> pg_backend_pid()"
             )
-            # Transactions of the run's database (this snapshot's own read-only one included).
-            transactions = await connection.fetchval(
-                "SELECT xact_commit + xact_rollback FROM pg_stat_database "
-                "WHERE datname = current_database()"
+            # Transactions and connections of the run's database (this snapshot's own included).
+            counts = await connection.fetchrow(
+                "SELECT xact_commit + xact_rollback AS transactions, sessions "
+                "FROM pg_stat_database WHERE datname = current_database()"
             )
+            postmaster = parent_pid(await connection.fetchval("SELECT pg_backend_pid()"))
         finally:
             await connection.close()
-        groups = {**self.groups, "postgres": [int(r["pid"]) for r in rows]}
+        backends = [int(r["pid"]) for r in rows]
+        groups = {**self.groups, "postgres": [*backends, postmaster]}
         cpu = {name: {pid: proc_cpu(pid) for pid in pids} for name, pids in groups.items()}
-        cpu["transactions"] = {0: float(transactions)}
+        cpu["transactions"] = {0: float(counts["transactions"])}
+        cpu["sessions"] = {0: float(counts["sessions"])}
+        cpu["machine"] = {0: machine_cpu()}
         return cpu
 
     @staticmethod
@@ -146,6 +162,10 @@ class Meter:
             name: sum(cpu - before.get(name, {}).get(pid, 0.0) for pid, cpu in pids.items())
             for name, pids in after.items()
         }
+
+
+def parent_pid(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
 
 
 class TurnError(Exception):
