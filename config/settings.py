@@ -84,9 +84,10 @@ class Settings:
     )
     db_pool_size: int = setting(
         10,
-        "PostgreSQL connections each process keeps open, and as many again at peaks; a serve "
-        "runs at most this many turns minus 2 at once. PostgreSQL's max_connections must hold "
-        "2 x this x the processes (serve, worker, scheduler); at least 3.",
+        "Sizes each process's PostgreSQL pool: it opens up to 2 x this many connections as it "
+        "needs them and keeps them open; a serve runs at most this many turns minus 2 at once. "
+        "PostgreSQL's max_connections must hold 2 x this x the processes (serve, worker, "
+        "scheduler); at least 3.",
     )
     host: str = setting("127.0.0.1", "Interface `coachbot serve` listens on.")
     port: int = setting(8080, "TCP port `coachbot serve` listens on.")

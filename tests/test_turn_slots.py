@@ -8,6 +8,7 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
+from sqlalchemy import event, text
 
 from engine.clock import ManualClock
 from engine.db import Database
@@ -91,3 +92,37 @@ async def test_turns_past_the_limit_wait_and_claims_go_on(
     replies = await asyncio.wait_for(asyncio.gather(*turns), 10)
     assert [r.messages[0].text for r in replies] == ["done for ann", "done for bob"]
     assert gate.entered == 2
+
+
+async def test_connections_opened_at_a_peak_stay_open(small_db: Database) -> None:
+    """A peak past the pool size opens connections up to twice the setting, and the next peak
+    reuses them: opening a PostgreSQL connection costs far more than a turn's statements."""
+    opened: list[int] = []
+    event.listen(small_db.engine.sync_engine, "connect", lambda *_: opened.append(1))
+    most = 2 * small_db.pool_size
+
+    async def peak() -> None:
+        holding = 0
+        all_held = asyncio.Event()
+        release = asyncio.Event()
+
+        async def hold() -> None:
+            nonlocal holding
+            async with small_db.statement() as conn:
+                await conn.execute(text("SELECT 1"))
+                holding += 1
+                if holding == most:
+                    all_held.set()
+                await release.wait()
+
+        holders = [asyncio.create_task(hold()) for _ in range(most + 1)]
+        await asyncio.wait_for(all_held.wait(), 10)
+        await asyncio.sleep(0.2)  # the one past the most would have its connection by now
+        assert holding == most, "a process opened more connections than twice its pool size"
+        release.set()
+        await asyncio.wait_for(asyncio.gather(*holders), 10)
+
+    await peak()
+    assert len(opened) == most
+    await peak()
+    assert len(opened) == most, "the second peak opened connections again"
