@@ -13,6 +13,7 @@ from typing import Any
 
 from config.settings import Settings
 from creator_hub.services import ChannelError
+from engine.binding_changes import announce
 from engine.channel_bindings import (
     BindingInfo,
     add_binding,
@@ -76,6 +77,7 @@ async def connect_telegram(
         raise ConnectError(f"Telegram said: {exc.message}") from None
     finally:
         await client.close()
+    await announce(settings.redis_url)  # a reused binding has new secrets
     return binding
 
 
@@ -120,7 +122,9 @@ async def connect_whatsapp(
             secrets=sealed,
         )
     config = {**found.config, **config}  # keeps the template mapping
-    return await update_binding(db, box, found.id, config=config, secrets=sealed, enabled=True)
+    binding = await update_binding(db, box, found.id, config=config, secrets=sealed, enabled=True)
+    await announce(settings.redis_url)
+    return binding
 
 
 async def remove_channel(settings: Settings, db: Database, binding: BindingInfo) -> str | None:
@@ -138,6 +142,7 @@ async def remove_channel(settings: Settings, db: Database, binding: BindingInfo)
         finally:
             await client.close()
     await remove_binding(db, binding.id)
+    await announce(settings.redis_url)
     return warning
 
 
@@ -195,7 +200,9 @@ class Connector:
         )
 
     async def set_config(self, binding_id: int, config: Mapping[str, Any]) -> BindingInfo:
-        return await update_binding(self.db, self._box(), binding_id, config=config)
+        binding = await update_binding(self.db, self._box(), binding_id, config=config)
+        await announce(self.settings.redis_url)
+        return binding
 
     async def remove(self, binding: BindingInfo) -> None:
         await remove_channel(self.settings, self.db, binding)

@@ -13,7 +13,8 @@ import asyncio
 import html
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from functools import partial
 from typing import Any, Protocol
 
 from aiohttp import web
@@ -142,6 +143,17 @@ async def index(request: web.Request) -> web.Response:
     return web.Response(text=page, content_type="text/html")
 
 
+async def hear_binding_changes(redis_url: str, _app: web.Application) -> AsyncIterator[None]:
+    """Scaled mode: a channel another process switched off, re-keyed or turned back on is
+    looked up again by this one's webhooks and engine at once."""
+    from engine.binding_changes import listen
+
+    listener = listen(redis_url)
+    listener.start()
+    yield
+    await listener.close()
+
+
 def create_app(
     settings: Settings, db: Database, engine: Engine, redis: RedisLike | None = None
 ) -> web.Application:
@@ -157,6 +169,8 @@ def create_app(
     app.router.add_get("/metrics", metrics)
     mount_channels(app, settings, db, engine)
     mount_hub(app, settings, db, engine)
+    if settings.redis_url:
+        app.cleanup_ctx.append(partial(hear_binding_changes, settings.redis_url))
 
     async def on_shutdown(app: web.Application) -> None:
         app[STOPPING].set()

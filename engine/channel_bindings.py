@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from engine.binding_changes import CHANGES
 from engine.bindings import new_public_key
 from engine.db import Database
 from engine.models import ChannelBinding, Creator
@@ -103,7 +104,9 @@ async def update_binding(
         if enabled is not None:
             binding.enabled = enabled
         await session.flush()
-        return _info(binding, box)
+        info = _info(binding, box)
+    CHANGES.heard()  # committed: this process's caches forget it (`announce` tells the others)
+    return info
 
 
 async def load_binding(db: Database, box: SecretBox, binding_id: int) -> BindingInfo | None:
@@ -129,15 +132,16 @@ async def find_binding(
 
 class WebhookBindings:
     """`find_binding` remembered for a few seconds per process: every inbound of a busy bot asks
-    for its binding, and opening sealed secrets costs CPU. A binding switched off is refused
-    within `REMEMBER_SECONDS` (as `Engine.claim` refuses it); a remembered binding that the
-    request's credentials do not fit is looked up again (`verified`), so new secrets work at
-    once."""
+    for its binding, and opening sealed secrets costs CPU. Any binding change this process hears
+    of (`engine.binding_changes`) makes it look every binding up again; one it does not hear of
+    is seen within `REMEMBER_SECONDS` (as `Engine.claim` sees it). A remembered binding that the
+    request's credentials do not fit is looked up again too (`verified`)."""
 
     def __init__(self, db: Database, box: SecretBox) -> None:
         self.db = db
         self.box = box
-        self._seen: dict[tuple[str, Channel], tuple[float, BindingInfo | None]] = {}
+        # (when, the change count before the lookup, the binding)
+        self._seen: dict[tuple[str, Channel], tuple[float, int, BindingInfo | None]] = {}
 
     async def find(self, public_key: str, channel: Channel) -> BindingInfo | None:
         return (await self._find(public_key, channel))[0]
@@ -159,13 +163,20 @@ class WebhookBindings:
     ) -> tuple[BindingInfo | None, bool]:
         """The binding, and whether it came from memory."""
         key = (public_key, channel)
+        # Read before the lookup: a change committed while it runs leaves the entry stale.
+        changes = CHANGES.count
         cached = self._seen.get(key)
-        if not fresh and cached is not None and time.monotonic() - cached[0] < REMEMBER_SECONDS:
-            return cached[1], True
+        if (
+            not fresh
+            and cached is not None
+            and cached[1] == changes
+            and time.monotonic() - cached[0] < REMEMBER_SECONDS
+        ):
+            return cached[2], True
         info = await find_binding(self.db, self.box, public_key, channel)
         if len(self._seen) >= MAX_REMEMBERED:  # unknown keys must not grow it without bound
             self._seen.clear()
-        self._seen[key] = (time.monotonic(), info)
+        self._seen[key] = (time.monotonic(), changes, info)
         return info, False
 
 
@@ -192,6 +203,7 @@ async def remove_binding(db: Database, binding_id: int) -> None:
         if binding is not None:
             binding.enabled = False
             binding.secrets = None
+    CHANGES.heard()
 
 
 async def find_reusable(

@@ -27,6 +27,7 @@ from engine.answering import (
     FreeQuestionRoute,
     NoKnowledgeAnswerer,
 )
+from engine.binding_changes import CHANGES
 from engine.clock import Clock, SystemClock
 from engine.commands import Command, CommandRoute
 from engine.contacts import BINDING_TOUCH_INTERVAL, arrive_in_conversation, touch_binding
@@ -81,7 +82,7 @@ class Engine:
         if turn_concurrency is None:
             turn_concurrency = max(1, db.pool_size - TURN_SLOTS_BELOW_POOL)
         self._turn_slots = asyncio.Semaphore(turn_concurrency)
-        self._bindings_seen: dict[int, tuple[float, bool]] = {}
+        self._bindings_seen: dict[int, tuple[float, int, bool]] = {}  # when, changes, enabled
         self._bindings_touched: dict[int, datetime] = {}
         answerer = answerer or NoKnowledgeAnswerer()
         self.commands = CommandRoute([*program_commands(), *link_commands(), *commands])
@@ -128,18 +129,24 @@ class Engine:
         return receipt_id
 
     async def _binding_enabled(self, binding_id: int) -> bool:
-        """Whether the binding exists and is on, remembered for a few seconds: every inbound of
-        a busy bot asks, and adapters have already looked their binding up."""
+        """Whether the binding exists and is on, remembered for a few seconds or until this
+        process hears of a binding change: every inbound of a busy bot asks, and adapters have
+        already looked their binding up."""
+        changes = CHANGES.count  # before the lookup: a change committed meanwhile counts
         cached = self._bindings_seen.get(binding_id)
-        if cached is not None and time.monotonic() - cached[0] < BINDING_CHECK_SECONDS:
-            return cached[1]
+        if (
+            cached is not None
+            and cached[1] == changes
+            and time.monotonic() - cached[0] < BINDING_CHECK_SECONDS
+        ):
+            return cached[2]
         async with self.db.sessions() as session:
             enabled = bool(
                 await session.scalar(
                     select(ChannelBinding.enabled).where(ChannelBinding.id == binding_id)
                 )
             )
-        self._bindings_seen[binding_id] = (time.monotonic(), enabled)
+        self._bindings_seen[binding_id] = (time.monotonic(), changes, enabled)
         return enabled
 
     async def process(self, receipt_id: int) -> Reply:

@@ -21,6 +21,8 @@ import logging
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from engine.pubsub import Subscription, redis_client
+
 log = logging.getLogger(__name__)
 
 CHANNEL = "coachbot:web"
@@ -98,12 +100,6 @@ class LocalPublisher:
         return None
 
 
-def _redis(url: str) -> Any:
-    from redis.asyncio import Redis
-
-    return Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
-
-
 class RedisPublisher:
     """Publishes on the Redis channel every `serve` process listens to. If Redis fails, this
     process's own sockets still get the frame (in a `serve` process they are the likeliest
@@ -117,7 +113,7 @@ class RedisPublisher:
     @property
     def client(self) -> Any:
         if self._client is None:
-            self._client = _redis(self.url)
+            self._client = redis_client(self.url)
         return self._client
 
     async def publish(self, binding_id: int, visitor: str, frame: dict[str, Any]) -> None:
@@ -141,48 +137,19 @@ class RedisBridge:
     backoff when Redis goes away (frames published meanwhile are in the stored history)."""
 
     def __init__(self, url: str, hub: LocalHub = LOCAL) -> None:
-        self.url = url
         self.hub = hub
-        self.subscribed = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._subscription = Subscription(url, CHANNEL, self._deliver, name="widget-bridge")
+        self.subscribed = self._subscription.subscribed
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._run(), name="widget-bridge")
+        self._subscription.start()
 
-    async def _run(self) -> None:
-        from redis.exceptions import RedisError
-
-        delay = 0.5
-        while True:
-            client = _redis(self.url)
-            try:
-                async with client.pubsub(ignore_subscribe_messages=True) as pubsub:
-                    await pubsub.subscribe(CHANNEL)
-                    self.subscribed.set()
-                    delay = 0.5
-                    async for item in pubsub.listen():
-                        self._deliver(item)
-            except (RedisError, OSError) as exc:
-                log.warning("widget bridge lost Redis", extra={"error": type(exc).__name__})
-            finally:
-                self.subscribed.clear()
-                await client.aclose()
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 30.0)
-
-    def _deliver(self, item: Any) -> None:
-        if not isinstance(item, dict) or item.get("type") != "message":
-            return
+    def _deliver(self, data: bytes) -> None:
         try:
-            data = json.loads(item["data"])
-            self.hub.deliver(int(data["b"]), str(data["v"]), dict(data["f"]))
+            message = json.loads(data)
+            self.hub.deliver(int(message["b"]), str(message["v"]), dict(message["f"]))
         except (ValueError, KeyError, TypeError):
             log.warning("malformed frame on the widget channel")
 
     async def close(self) -> None:
-        if self._task is not None:
-            task, self._task = self._task, None
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._subscription.close()

@@ -109,6 +109,7 @@ async def ensure_demo_widget(settings: Settings, db: Database, creator: Creator)
     COACHBOT_PUBLIC_URL on every run); returns its public key."""
     from bots.web.widgets import WIDGET_SECRET, new_widget_secret, widget_config
     from config.wiring import secret_box
+    from engine.binding_changes import announce
     from engine.channel_bindings import list_bindings, update_binding
     from engine.types import Channel
 
@@ -121,5 +122,6 @@ async def ensure_demo_widget(settings: Settings, db: Database, creator: Creator)
             await update_binding(
                 db, box, binding.id, config=config, secrets={WIDGET_SECRET: secret}, enabled=True
             )
+            await announce(settings.redis_url)
             return binding.public_key
     return (await add_widget(settings, db, creator, config))[1]

@@ -302,6 +302,18 @@ class Webhooks:
         )
 
     async def whatsapp(self, number: str, text: str, *, serve: str | None = None) -> None:
+        path, request, key = self._whatsapp_request(number, text)
+        await self._post(path, request, key, serve)
+
+    async def whatsapp_once(self, number: str, text: str, serve: str) -> int:
+        """One webhook to one process, not sent again: the HTTP status it answered."""
+        path, request, _key = self._whatsapp_request(number, text)
+        async with self.session.post(self.cluster.serves[serve] + path, **request) as response:
+            return response.status
+
+    def _whatsapp_request(
+        self, number: str, text: str
+    ) -> tuple[str, dict[str, Any], tuple[int, str]]:
         n = self.next_id()
         path = f"/webhooks/twilio/{self.world.whatsapp.public_key}"
         sid = f"SM{n:032x}"
@@ -315,12 +327,8 @@ class Webhooks:
             "ProfileName": f"W{number[-4:]}",
         }
         signature = self.validator.compute_signature(PUBLIC_URL + path, form)
-        await self._post(
-            path,
-            {"data": form, "headers": {"X-Twilio-Signature": signature}},
-            (self.world.whatsapp.id, sid),
-            serve,
-        )
+        request = {"data": form, "headers": {"X-Twilio-Signature": signature}}
+        return path, request, (self.world.whatsapp.id, sid)
 
     async def _post(
         self, path: str, request: dict[str, Any], key: tuple[int, str], serve: str | None

@@ -13,6 +13,8 @@ import json
 import sys
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,12 +22,20 @@ import aiohttp
 import pytest
 from sqlalchemy import func, select
 
+from bots.web.hub import CHANNEL as WIDGET_CHANNEL
+from engine.binding_changes import CHANNEL as BINDINGS_CHANNEL
+from engine.channel_bindings import add_binding
 from engine.db import Database
-from engine.models import ChannelIdentity, InboundReceipt, Outbox
+from engine.models import ChannelIdentity, Creator, InboundReceipt, Outbox
+from engine.secrets import SecretBox
+from engine.types import Channel
 from tests.delivery.test_faults import OwnRedis
 from tests.scale.cluster import (
     ORIGIN,
     QUESTION_TEXT,
+    SECRET_KEY,
+    TW_SID,
+    TW_TOKEN,
     WAKE_TEXT,
     Cluster,
     Providers,
@@ -115,18 +125,17 @@ def has(providers: Providers, who: str, needle: str, count: int = 1) -> Callable
     return lambda: sum(needle in t for t in providers.texts(who)) >= count
 
 
-async def subscribed(cluster: Cluster, processes: int) -> None:
-    """Wait until `processes` serve processes listen on Redis for widget frames (each starts
-    listening with its widget service, on the first widget request it gets)."""
+async def subscribed(cluster: Cluster, processes: int, channel: str = WIDGET_CHANNEL) -> None:
+    """Wait until `processes` serve processes listen on a Redis channel: the widget's frames
+    (each starts listening with its widget service, on the first widget request it gets), or
+    the binding changes (from the start)."""
     from redis.asyncio import Redis
-
-    from bots.web.hub import CHANNEL
 
     redis = Redis.from_url(cluster.redis.url)
     try:
         deadline = time.monotonic() + 20
         while True:
-            [(_name, count)] = await redis.pubsub_numsub(CHANNEL)
+            [(_name, count)] = await redis.pubsub_numsub(channel)
             if count >= processes:
                 return
             assert time.monotonic() < deadline, f"{count} subscribers\n{cluster.logs()}"
@@ -208,6 +217,45 @@ async def test_coachees_on_telegram_and_whatsapp_get_replies_and_proactive_steps
     # the proactive step went out through the outbox (two messages each), nothing left over
     assert sorted(w for w, state, _kind in woken if state == "sent") == sorted(people * 2)
     assert {kind for _w, _s, kind in woken} == {"program"}
+
+
+async def test_a_channel_removed_with_the_cli_is_refused_at_once_by_every_process(
+    cluster: Cluster, world: World, scale_database: str
+) -> None:
+    """Each process remembers a webhook's binding for a few seconds; the CLI announces the
+    removal over Redis, so neither answers the channel a moment longer."""
+    db = Database(scale_database)
+    try:
+        async with db.sessions() as session:
+            creator = await session.get(Creator, world.creator_id)
+        assert creator is not None
+        spare = await add_binding(  # the other tests keep the seeded sender
+            db,
+            SecretBox(SECRET_KEY),
+            creator,
+            Channel.WHATSAPP,
+            name="spare wa",
+            now=datetime.now(UTC),
+            config={"account_sid": TW_SID, "from": "whatsapp:+15550009999"},
+            secrets={"auth_token": TW_TOKEN},
+        )
+    finally:
+        await db.dispose()
+    serves = sorted(cluster.serves)
+    await subscribed(cluster, len(serves), BINDINGS_CHANNEL)
+    async with aiohttp.ClientSession() as session:
+        hooks = Webhooks(session, cluster, replace(world, whatsapp=spare))
+        for serve in serves:  # each process looks the binding up and remembers it
+            assert await hooks.whatsapp_once("whatsapp:+15557000099", "hi", serve) == 200
+        remove = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "config.cli", "channel", "remove", "--creator", "scale",
+            str(spare.id), env=cluster.processes.env,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        )  # fmt: skip
+        output, _ = await asyncio.wait_for(remove.communicate(), 60)
+        assert remove.returncode == 0, output.decode(errors="replace")
+        for serve in serves:
+            assert await hooks.whatsapp_once("whatsapp:+15557000099", "still?", serve) == 404
 
 
 async def test_a_widget_visitor_on_one_process_gets_the_step_a_worker_sends(
