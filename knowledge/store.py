@@ -59,10 +59,9 @@ class VectorStore:
             settings=_settings(),
         )
         # chromadb's HTTP client waits forever by default; every external call has a timeout.
-        session = getattr(getattr(client, "_server", None), "_session", None)
-        if session is not None:
-            import httpx
+        import httpx
 
+        for session in _http_sessions(client):
             session.timeout = httpx.Timeout(timeout, connect=5.0)
         return cls(client)
 
@@ -133,6 +132,20 @@ class VectorStore:
         if self._owner is not None:
             self._owner.release()
             self._owner = None
+        # A server's client keeps its connections open until closed (chromadb closes nothing).
+        for session in _http_sessions(self.client):
+            session.close()
+
+
+def _http_sessions(client: Any) -> list[Any]:
+    """The httpx clients under chromadb's HTTP client: its own and its admin client's (private
+    attributes: none are found if they move)."""
+    servers = [
+        getattr(client, "_server", None),
+        getattr(getattr(client, "_admin_client", None), "_server", None),
+    ]
+    sessions = [getattr(server, "_session", None) for server in servers]
+    return [session for session in sessions if session is not None]
 
 
 def _settings() -> Any:

@@ -120,6 +120,15 @@ async def test_ingest_search_isolation_and_reconcile_on_a_chroma_server(
         second.close()
 
 
+def test_closing_a_server_store_closes_its_connections(chroma_url: str) -> None:
+    store = VectorStore.remote(chroma_url)
+    assert store.client.heartbeat() > 0  # a request: the pool holds a connection now
+    sessions = [store.client._server._session, store.client._admin_client._server._session]
+    assert not any(session.is_closed for session in sessions)
+    store.close()
+    assert all(session.is_closed for session in sessions)
+
+
 def test_cli_ingest_reconcile_and_ask_use_the_server(chroma_url: str, tmp_path: Path) -> None:
     store = VectorStore.remote(chroma_url)
     store.drop(1)  # the demo creator of a fresh data directory: start from an empty collection
