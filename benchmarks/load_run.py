@@ -54,6 +54,7 @@ from benchmarks.load_stack import (  # noqa: E402
     Raw,
     Stack,
     free_port,
+    late_loops,
     loopback,
     raw_baseline,
     rss_mb,
@@ -176,6 +177,7 @@ async def measure(
         memory=(memory_before, memory),
         replies=(providers, traffic.widget),
         ingest_seconds=ingest_seconds,
+        late=late_loops(stack.logs),
     )
 
 
@@ -197,6 +199,7 @@ def summary(
     memory: tuple[dict[str, float], dict[str, float]],
     replies: tuple[Replies, Replies],
     ingest_seconds: float,
+    late: dict[str, list[tuple[int, int]]],
 ) -> None:
     program, program_half, knowledge, knowledge_half = phases
     raw_rate = (raw[0].rate + raw[1].rate) / 2
@@ -244,10 +247,19 @@ def summary(
         + ", ".join(f"{name} {mb:,.0f}" for name, mb in memory[1].items()),
         f"replies: {replies[0].total} at the fake providers, {replies[1].total} widget frames; "
         f"unexpected extra replies {replies[0].extra + replies[1].extra}",
+        "event loop late by 250 ms or more (whole run, warm-up included): "
+        + "; ".join(f"{name} {late_line(events)}" for name, events in late.items()),
     ]
     if ERRORS:
         lines.append("errors: " + "; ".join(f"{n}× {e}" for e, n in ERRORS.items()))
     print("\n".join(["", "```", *lines, "```"]), flush=True)
+
+
+def late_line(events: list[tuple[int, int]]) -> str:
+    if not events:
+        return "never"
+    worst = max(events)
+    return f"{len(events)}× (worst {worst[0]} ms, its loop thread's CPU {worst[1]} ms)"
 
 
 def half_line(phase: Phase) -> str:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import signal
 import socket
@@ -206,6 +207,22 @@ async def raw_baseline(seconds: float, concurrency: int) -> Raw:
     finally:
         server.terminate()
         server.wait(10)
+
+
+def late_loops(logs: Path) -> dict[str, list[tuple[int, int]]]:
+    """Per serve, the `event loop ran late` warnings in its log: (lag ms, loop thread CPU ms)."""
+    found: dict[str, list[tuple[int, int]]] = {}
+    for log in sorted(logs.glob("serve*.log")):
+        found[log.stem] = []
+        for line in log.read_text(errors="replace").splitlines():
+            if "event loop ran late" not in line:
+                continue
+            try:
+                record = json.loads(line)
+                found[log.stem].append((int(record["lag_ms"]), int(record["loop_cpu_ms"])))
+            except (ValueError, KeyError, TypeError):
+                found[log.stem].append((-1, -1))  # not JSON: counted, not measured
+    return found
 
 
 def rss_mb(pids: dict[str, int]) -> dict[str, float]:

@@ -23,6 +23,7 @@ from sqlalchemy import select
 
 from config.channel_routes import mount_channels
 from config.hub import mount_hub
+from config.loop_lag import loop_lag
 from config.settings import Settings
 from engine.db import Database
 from engine.models import Creator
@@ -169,6 +170,7 @@ def create_app(
     app.router.add_get("/metrics", metrics)
     mount_channels(app, settings, db, engine)
     mount_hub(app, settings, db, engine)
+    app.cleanup_ctx.append(loop_lag)
     if settings.redis_url:
         app.cleanup_ctx.append(partial(hear_binding_changes, settings.redis_url))
 
