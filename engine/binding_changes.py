@@ -11,6 +11,7 @@ down, or a CLI command in embedded mode, which has no Redis to reach the running
 from __future__ import annotations
 
 import logging
+import time
 
 from engine.pubsub import Subscription, redis_client
 
@@ -28,6 +29,11 @@ class BindingChanges:
 
     def heard(self) -> None:
         self.count += 1
+
+    def trusts(self, count: int, read_at: float, seconds: float) -> bool:
+        """Whether what was read at `read_at` (`time.monotonic()`), when the count was `count`,
+        is still good: no change heard since, and not older than `seconds`."""
+        return count == self.count and time.monotonic() - read_at < seconds
 
 
 # The process's: every binding cache in it reads this count.

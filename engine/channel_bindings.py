@@ -169,8 +169,7 @@ class WebhookBindings:
         if (
             not fresh
             and cached is not None
-            and cached[1] == changes
-            and time.monotonic() - cached[0] < REMEMBER_SECONDS
+            and CHANGES.trusts(cached[1], cached[0], REMEMBER_SECONDS)
         ):
             return cached[2], True
         info = await find_binding(self.db, self.box, public_key, channel)

@@ -134,11 +134,7 @@ class Engine:
         already looked their binding up."""
         changes = CHANGES.count  # before the lookup: a change committed meanwhile counts
         cached = self._bindings_seen.get(binding_id)
-        if (
-            cached is not None
-            and cached[1] == changes
-            and time.monotonic() - cached[0] < BINDING_CHECK_SECONDS
-        ):
+        if cached is not None and CHANGES.trusts(cached[1], cached[0], BINDING_CHECK_SECONDS):
             return cached[2]
         async with self.db.sessions() as session:
             enabled = bool(
