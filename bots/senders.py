@@ -15,6 +15,7 @@ from bots.telegram.sender import TelegramSender
 from bots.whatsapp.client import make_client
 from bots.whatsapp.sender import WhatsAppSender
 from bots.whatsapp.webhook import status_path
+from engine.binding_changes import CHANGES
 from engine.channel_bindings import BindingInfo, load_binding
 from engine.db import Database
 from engine.delivery import PermanentFailure, Sender
@@ -63,7 +64,8 @@ def _fingerprint(binding: BindingInfo) -> str:
 Loaded = tuple[BindingInfo | None, str]
 
 # How long a loaded binding is trusted: a delivery batch sends hundreds of messages through one
-# binding, and a coach's change (new token, switched off) takes effect within this.
+# binding. A coach's change (new token, switched off) takes effect at once in a process that
+# hears of it (`engine.binding_changes`), and within this in one that does not.
 BINDING_FRESH_SECONDS = 10.0
 
 
@@ -75,25 +77,28 @@ class ChannelSenders:
         self._senders: dict[int, tuple[str, Sender]] = {}
         # Each loaded binding with its fingerprint, computed once per load (not per send: a
         # batch sends hundreds of messages through one binding).
-        self._loaded: dict[int, tuple[float, Loaded]] = {}
-        self._loading: dict[int, asyncio.Future[Loaded]] = {}
+        self._loaded: dict[int, tuple[float, int, Loaded]] = {}  # when, changes heard, binding
+        self._loading: dict[int, asyncio.Future[tuple[int, Loaded]]] = {}
         self._lock = asyncio.Lock()
 
-    async def _load(self, binding_id: int) -> Loaded:
+    async def _load(self, binding_id: int) -> tuple[int, Loaded]:
+        """The binding, with the count of binding changes heard before it was read: a change
+        committed while it loads leaves it untrusted, for every send that waited on it."""
+        changes = CHANGES.count
         binding = await load_binding(self.db, self.box, binding_id)
-        return binding, _fingerprint(binding) if binding is not None else ""
+        return changes, (binding, _fingerprint(binding) if binding is not None else "")
 
     async def _binding(self, binding_id: int) -> Loaded:
         cached = self._loaded.get(binding_id)
-        if cached is not None and time.monotonic() - cached[0] < BINDING_FRESH_SECONDS:
-            return cached[1]
+        if cached is not None and CHANGES.trusts(cached[1], cached[0], BINDING_FRESH_SECONDS):
+            return cached[2]
         loading = self._loading.get(binding_id)
         if loading is None:  # the first of many concurrent sends loads it; the rest wait for it
             loading = asyncio.ensure_future(self._load(binding_id))
             self._loading[binding_id] = loading
             loading.add_done_callback(lambda _: self._loading.pop(binding_id, None))
-        loaded = await asyncio.shield(loading)
-        self._loaded[binding_id] = (time.monotonic(), loaded)
+        changes, loaded = await asyncio.shield(loading)
+        self._loaded[binding_id] = (time.monotonic(), changes, loaded)
         return loaded
 
     async def for_binding(self, binding_id: int) -> Sender:

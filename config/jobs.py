@@ -125,6 +125,7 @@ class Resident:
         self._thread.daemon = True
         self._thread.start()
         self._parts: _Parts | None = None
+        self._listener: Any = None
 
     def run(self, job: JobName, ids: list[int]) -> dict[str, int]:
         future = asyncio.run_coroutine_threadsafe(self._run(job, ids), self.loop)
@@ -137,10 +138,18 @@ class Resident:
     async def _run(self, job: JobName, ids: list[int]) -> dict[str, int]:
         if self._parts is None:
             self._parts = await _Parts.build(self.settings)
+            if self.settings.redis_url:
+                from engine.binding_changes import listen
+
+                # The kept senders follow a coach's channel change at once, as the serves do.
+                self._listener = listen(self.settings.redis_url)
+                self._listener.start()
         return await self._parts.run(job, ids)
 
     def close(self) -> None:
         async def close() -> None:
+            if self._listener is not None:
+                await self._listener.close()
             if self._parts is not None:
                 await self._parts.close()
 

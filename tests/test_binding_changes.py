@@ -217,3 +217,25 @@ async def test_announcing_without_redis_still_counts_here(
         await announce("redis://127.0.0.1:1/0", here)
     assert here.count == 1
     assert "binding change not announced" in caplog.text
+
+
+async def test_senders_follow_a_change_at_once(db: Database, telegram: BindingInfo) -> None:
+    """Replies and proactive messages go through senders built from the binding: new secrets
+    build a new sender, and a removed binding sends nothing, from the next send on."""
+    from bots.senders import ChannelSenders, ProviderUrls
+    from engine.delivery import PermanentFailure
+
+    senders = ChannelSenders(db, BOX, ProviderUrls("http://127.0.0.1:9", "http://127.0.0.1:9", ""))
+    try:
+        first = await senders.for_binding(telegram.id)
+        assert await senders.for_binding(telegram.id) is first  # remembered
+        await update_binding(
+            db, BOX, telegram.id, secrets={"token": "7:BBB", "webhook_secret": "x"}
+        )
+        second = await senders.for_binding(telegram.id)
+        assert second is not first
+        await remove_binding(db, telegram.id)
+        with pytest.raises(PermanentFailure, match="gone or switched off"):
+            await senders.for_binding(telegram.id)
+    finally:
+        await senders.close()

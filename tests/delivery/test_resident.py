@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import threading
+import time
 from collections.abc import Iterator
 from types import FrameType
 from typing import Any
@@ -84,3 +85,36 @@ def test_a_timeout_in_the_main_thread_cancels_the_job(parts: FakeParts) -> None:
     waited = asyncio.run_coroutine_threadsafe(parts.cancelled.wait(), resident.loop)
     waited.result(timeout=5)  # the hung coroutine was cancelled, not left running
     assert jobs.deliver([1]) == {"deliver": 1}  # and the loop takes the next job
+
+
+def listeners() -> int:
+    from redis import Redis
+
+    from engine.binding_changes import CHANNEL
+
+    client = Redis.from_url("redis://127.0.0.1:6379/13")
+    try:
+        return int(client.pubsub_numsub(CHANNEL)[0][1])
+    finally:
+        client.close()
+
+
+def test_a_scaled_worker_listens_for_binding_changes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its kept senders follow a coach's channel change (a new token, switched off) at once."""
+
+    async def build(settings: Settings) -> Any:
+        return FakeParts()
+
+    monkeypatch.setattr(jobs._Parts, "build", build)
+    before = listeners()
+    jobs.start_resident(Settings(redis_url="redis://127.0.0.1:6379/13"))
+    try:
+        assert jobs.deliver([1]) == {"deliver": 1}
+        deadline = time.monotonic() + 10
+        while listeners() == before:
+            assert time.monotonic() < deadline, "the worker never subscribed"
+            time.sleep(0.02)
+        assert listeners() == before + 1
+    finally:
+        jobs.stop_resident()
+    assert listeners() == before
