@@ -1,11 +1,12 @@
 """Channel binding changes reach every process's binding caches at once.
 
-Webhooks and the engine remember bindings for a few seconds, because a busy bot asks for its
-binding on every inbound message. When a coach switches a channel off, gives it new secrets or
-turns it back on, the process that made the change forgets what it remembered at once. In
-scaled mode it also publishes on a Redis channel that every `serve` process listens to, so
-they forget too. The expiry stays as the fallback for a change whose signal is lost: Redis
-down, or a CLI command in embedded mode, which has no Redis to reach the running `serve`.
+Webhooks, the engine and the senders remember bindings for a few seconds, because a busy bot
+asks for its binding on every inbound message and every send. When a coach switches a channel
+off, gives it new secrets or turns it back on, the process that made the change forgets what
+it remembered at once. In scaled mode it also publishes on a Redis channel that every `serve`
+process and every worker listens to, so they forget too. The expiry stays as the fallback for
+a change whose signal is lost: Redis down, or a CLI command in embedded mode, which has no
+Redis to reach the running `serve`.
 """
 
 from __future__ import annotations
