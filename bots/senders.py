@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import time
 from dataclasses import dataclass
 
 from bots.telegram.client import make_bot
@@ -15,7 +14,7 @@ from bots.telegram.sender import TelegramSender
 from bots.whatsapp.client import make_client
 from bots.whatsapp.sender import WhatsAppSender
 from bots.whatsapp.webhook import status_path
-from engine.binding_changes import CHANGES
+from engine.binding_changes import CHANGES, Remembered
 from engine.channel_bindings import BindingInfo, load_binding
 from engine.db import Database
 from engine.delivery import PermanentFailure, Sender
@@ -77,29 +76,29 @@ class ChannelSenders:
         self._senders: dict[int, tuple[str, Sender]] = {}
         # Each loaded binding with its fingerprint, computed once per load (not per send: a
         # batch sends hundreds of messages through one binding).
-        self._loaded: dict[int, tuple[float, int, Loaded]] = {}  # when, changes heard, binding
-        self._loading: dict[int, asyncio.Future[tuple[int, Loaded]]] = {}
+        self._loaded: dict[int, Remembered[Loaded]] = {}
+        self._loading: dict[int, asyncio.Future[Remembered[Loaded]]] = {}
         self._lock = asyncio.Lock()
 
-    async def _load(self, binding_id: int) -> tuple[int, Loaded]:
+    async def _load(self, binding_id: int) -> Remembered[Loaded]:
         """The binding, with the count of binding changes heard before it was read: a change
         committed while it loads leaves it untrusted, for every send that waited on it."""
         changes = CHANGES.count
         binding = await load_binding(self.db, self.box, binding_id)
-        return changes, (binding, _fingerprint(binding) if binding is not None else "")
+        return Remembered((binding, _fingerprint(binding) if binding is not None else ""), changes)
 
     async def _binding(self, binding_id: int) -> Loaded:
         cached = self._loaded.get(binding_id)
-        if cached is not None and CHANGES.trusts(cached[1], cached[0], BINDING_FRESH_SECONDS):
-            return cached[2]
+        if cached is not None and CHANGES.trusts(cached, BINDING_FRESH_SECONDS):
+            return cached.value
         loading = self._loading.get(binding_id)
         if loading is None:  # the first of many concurrent sends loads it; the rest wait for it
             loading = asyncio.ensure_future(self._load(binding_id))
             self._loading[binding_id] = loading
             loading.add_done_callback(lambda _: self._loading.pop(binding_id, None))
-        changes, loaded = await asyncio.shield(loading)
-        self._loaded[binding_id] = (time.monotonic(), changes, loaded)
-        return loaded
+        loaded = await asyncio.shield(loading)
+        self._loaded[binding_id] = loaded
+        return loaded.value
 
     async def for_binding(self, binding_id: int) -> Sender:
         binding, fingerprint = await self._binding(binding_id)

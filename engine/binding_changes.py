@@ -13,12 +13,26 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
 from engine.pubsub import Subscription, redis_client
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
 CHANNEL = "coachbot:bindings"
+
+
+@dataclass(frozen=True)
+class Remembered(Generic[T]):
+    """What a cache read of a binding, with the change count read before it looked (a change
+    committed during the lookup must leave it untrusted) and when the lookup ended."""
+
+    value: T
+    changes: int
+    at: float = field(default_factory=time.monotonic)
 
 
 class BindingChanges:
@@ -31,10 +45,10 @@ class BindingChanges:
     def heard(self) -> None:
         self.count += 1
 
-    def trusts(self, count: int, read_at: float, seconds: float) -> bool:
-        """Whether what was read at `read_at` (`time.monotonic()`), when the count was `count`,
-        is still good: no change heard since, and not older than `seconds`."""
-        return count == self.count and time.monotonic() - read_at < seconds
+    def trusts(self, remembered: Remembered[T], seconds: float) -> bool:
+        """Whether no change has been heard since it was read, and it is not older than
+        `seconds`."""
+        return remembered.changes == self.count and time.monotonic() - remembered.at < seconds
 
 
 # The process's: every binding cache in it reads this count.

@@ -8,7 +8,6 @@ a `BindingInfo` in memory and are never logged (its repr hides them).
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -16,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from engine.binding_changes import CHANGES
+from engine.binding_changes import CHANGES, Remembered
 from engine.bindings import new_public_key
 from engine.db import Database
 from engine.models import ChannelBinding, Creator
@@ -140,8 +139,7 @@ class WebhookBindings:
     def __init__(self, db: Database, box: SecretBox) -> None:
         self.db = db
         self.box = box
-        # (when, the change count before the lookup, the binding)
-        self._seen: dict[tuple[str, Channel], tuple[float, int, BindingInfo | None]] = {}
+        self._seen: dict[tuple[str, Channel], Remembered[BindingInfo | None]] = {}
 
     async def find(self, public_key: str, channel: Channel) -> BindingInfo | None:
         return (await self._find(public_key, channel))[0]
@@ -166,16 +164,12 @@ class WebhookBindings:
         # Read before the lookup: a change committed while it runs leaves the entry stale.
         changes = CHANGES.count
         cached = self._seen.get(key)
-        if (
-            not fresh
-            and cached is not None
-            and CHANGES.trusts(cached[1], cached[0], REMEMBER_SECONDS)
-        ):
-            return cached[2], True
+        if not fresh and cached is not None and CHANGES.trusts(cached, REMEMBER_SECONDS):
+            return cached.value, True
         info = await find_binding(self.db, self.box, public_key, channel)
         if len(self._seen) >= MAX_REMEMBERED:  # unknown keys must not grow it without bound
             self._seen.clear()
-        self._seen[key] = (time.monotonic(), changes, info)
+        self._seen[key] = Remembered(info, changes)
         return info, False
 
 

@@ -27,7 +27,7 @@ from engine.answering import (
     FreeQuestionRoute,
     NoKnowledgeAnswerer,
 )
-from engine.binding_changes import CHANGES
+from engine.binding_changes import CHANGES, Remembered
 from engine.clock import Clock, SystemClock
 from engine.commands import Command, CommandRoute
 from engine.contacts import BINDING_TOUCH_INTERVAL, arrive_in_conversation, touch_binding
@@ -82,7 +82,7 @@ class Engine:
         if turn_concurrency is None:
             turn_concurrency = max(1, db.pool_size - TURN_SLOTS_BELOW_POOL)
         self._turn_slots = asyncio.Semaphore(turn_concurrency)
-        self._bindings_seen: dict[int, tuple[float, int, bool]] = {}  # when, changes, enabled
+        self._bindings_seen: dict[int, Remembered[bool]] = {}  # enabled or not
         self._bindings_touched: dict[int, datetime] = {}
         answerer = answerer or NoKnowledgeAnswerer()
         self.commands = CommandRoute([*program_commands(), *link_commands(), *commands])
@@ -134,15 +134,15 @@ class Engine:
         already looked their binding up."""
         changes = CHANGES.count  # before the lookup: a change committed meanwhile counts
         cached = self._bindings_seen.get(binding_id)
-        if cached is not None and CHANGES.trusts(cached[1], cached[0], BINDING_CHECK_SECONDS):
-            return cached[2]
+        if cached is not None and CHANGES.trusts(cached, BINDING_CHECK_SECONDS):
+            return cached.value
         async with self.db.sessions() as session:
             enabled = bool(
                 await session.scalar(
                     select(ChannelBinding.enabled).where(ChannelBinding.id == binding_id)
                 )
             )
-        self._bindings_seen[binding_id] = (time.monotonic(), changes, enabled)
+        self._bindings_seen[binding_id] = Remembered(enabled, changes)
         return enabled
 
     async def process(self, receipt_id: int) -> Reply:
