@@ -106,17 +106,23 @@ class Floor:
         secret = request.headers.get("X-Telegram-Bot-Api-Secret-Token", "")
         if not hmac.compare_digest(secret, self.args.webhook_secret):
             return web.Response(status=403)
-        message = (await request.json())["message"]
+        update = await request.json()
+        message = update["message"]
         user, text = str(message["from"]["id"]), str(message["text"])
         now = datetime.now(UTC)
         binding = self.args.binding_id
         inbound = {"channel": "telegram", "binding_id": binding, "external_user_id": user,
-                   "external_message_id": str(message["message_id"]), "text": text,
+                   "external_message_id": str(update["update_id"]), "text": text,
                    "sender_name": message["from"].get("first_name"),
                    "received_at": now.isoformat()}  # fmt: skip
         assert self.pool is not None
         receipt = await self.pool.fetchval(
-            CLAIM, binding, inbound["external_message_id"], json.dumps(inbound), "{}", now
+            CLAIM,
+            binding,
+            inbound["external_message_id"],
+            json.dumps(inbound),
+            json.dumps(update),
+            now,
         )
         if receipt is None:
             return web.Response(text="duplicate")

@@ -209,17 +209,18 @@ async def run(args: argparse.Namespace, url: str) -> None:
             print(f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC; {os.cpu_count()} CPUs", flush=True)
             print(HEADER, flush=True)
             for _ in range(args.rounds):
-                for kind in ("coachbot", "floor"):
+                for kind in args.servers:
                     await measure(args, stack, traffic, kind, binding_id)
-        for kind in ("coachbot", "floor"):
+        for kind in args.servers:
             print(row("median", medians(kind)))
-        coachbot, floor = medians("coachbot"), medians("floor")
-        print(
-            f"coachbot's turn costs {coachbot.machine_ms / floor.machine_ms:.1f}× its floor's"
-            f" whole-machine CPU; the floor runs at 1/"
-            f"{floor.raw.rate / floor.turns_per_second:.0f} of the raw rate"
-            f" ({floor.machine_ms / floor.raw.machine_ms:.0f}× a raw request's CPU)"
-        )
+        if len(args.servers) == 2:
+            coachbot, floor = medians("coachbot"), medians("floor")
+            print(
+                f"coachbot's turn costs {coachbot.machine_ms / floor.machine_ms:.1f}× its floor's"
+                f" whole-machine CPU; the floor runs at 1/"
+                f"{floor.raw.rate / floor.turns_per_second:.0f} of the raw rate"
+                f" ({floor.machine_ms / floor.raw.machine_ms:.0f}× a raw request's CPU)"
+            )
         if ERRORS:
             print("errors: " + "; ".join(f"{n}× {e}" for e, n in ERRORS.items()))
     finally:
@@ -234,9 +235,17 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--serves", type=int, default=2)
     parser.add_argument("--pool-size", type=int, default=None)
+    parser.add_argument(
+        "--servers",
+        type=lambda text: text.split(","),
+        default=["coachbot", "floor"],
+        help="which servers to run, in each round's order: coachbot, floor or both (the default)",
+    )
     args = parser.parse_args()
     if not 1 <= args.coachees <= 2000 or not 1 <= args.seconds <= 120:
         raise SystemExit("--coachees must be 1–2000 and --seconds 1–120")
+    if not args.servers or set(args.servers) - {"coachbot", "floor"}:
+        raise SystemExit("--servers takes coachbot, floor or coachbot,floor")
     from alembic import command
 
     from config.wiring import alembic_config

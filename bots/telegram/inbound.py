@@ -35,7 +35,7 @@ class TelegramInbound:
         """Handle one update; returns what happened ("claimed", "duplicate", "ignored: …").
         Raises MalformedUpdate for a body that is not an update."""
         update = load_update(data)
-        parsed = parse_update(update, binding.id, self.engine.clock.now())
+        parsed = parse_update(update, binding.id, self.engine.clock.now(), data)
         if isinstance(parsed, Ignored):
             log.info(
                 "telegram update ignored", extra={"binding_id": binding.id, "reason": parsed.reason}

@@ -4,6 +4,7 @@ blocking the bot, or something we ignore (edited messages, channel posts, groups
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -52,11 +53,13 @@ def load_update(data: Any) -> Update:
         raise MalformedUpdate(f"not a Telegram update: {type(exc).__name__}") from None
 
 
-def parse_update(update: Update, binding_id: int, now: datetime) -> Parsed:
+def parse_update(update: Update, binding_id: int, now: datetime, raw: Mapping[str, Any]) -> Parsed:
+    """`raw` is the update as it arrived, kept with the inbound for audit (not `to_dict()`
+    of the parsed one: that costs a second walk and is not what Telegram sent)."""
     if update.message is not None:
-        return _message(update, update.message, binding_id)
+        return _message(update, update.message, binding_id, raw)
     if update.callback_query is not None:
-        return _pressed(update, update.callback_query, binding_id, now)
+        return _pressed(update, update.callback_query, binding_id, now, raw)
     member = update.my_chat_member
     if member is not None and member.chat.type == "private":
         if member.new_chat_member.status == "kicked":
@@ -68,7 +71,7 @@ def parse_update(update: Update, binding_id: int, now: datetime) -> Parsed:
     return Ignored("unsupported update kind")
 
 
-def _message(update: Update, message: Message, binding_id: int) -> Parsed:
+def _message(update: Update, message: Message, binding_id: int, raw: Mapping[str, Any]) -> Parsed:
     if message.chat.type != "private":
         return Ignored(f"{message.chat.type} chat")
     if message.new_chat_members or message.left_chat_member:
@@ -90,11 +93,13 @@ def _message(update: Update, message: Message, binding_id: int) -> Parsed:
         locale=user.language_code,
         sender_name=user.full_name,
         received_at=_aware(message.date),
-        raw=update.to_dict(),
+        raw=raw,
     )
 
 
-def _pressed(update: Update, query: CallbackQuery, binding_id: int, now: datetime) -> Parsed:
+def _pressed(
+    update: Update, query: CallbackQuery, binding_id: int, now: datetime, raw: Mapping[str, Any]
+) -> Parsed:
     message = query.message
     if message is None or message.chat.type != "private" or not query.data:
         return Ignored("callback outside a private chat")
@@ -115,7 +120,7 @@ def _pressed(update: Update, query: CallbackQuery, binding_id: int, now: datetim
         locale=query.from_user.language_code,
         sender_name=query.from_user.full_name,
         received_at=now,
-        raw=update.to_dict(),
+        raw=raw,
     )
     return Pressed(inbound, query.id, query.data, label)
 

@@ -100,6 +100,9 @@ async def test_replays_store_one_message_and_send_one_reply(
     receipts, inbound, outbound = await counts(db)
     assert (receipts, inbound) == (1, 1)
     assert len(fake_telegram.calls_of("sendMessage")) == outbound >= 1
+    async with db.sessions() as session:
+        stored = await session.scalar(select(InboundReceipt.raw))
+    assert stored == body  # the update as Telegram sent it, kept for audit
 
 
 @pytest.mark.parametrize(
