@@ -63,7 +63,7 @@ async def load(
     assert contact is not None
     creator = await session.get(Creator, contact.creator_id)
     assert creator is not None
-    program = store.definition(version)
+    program = await store.definition_to_run(session, version)
     tz = contact_zone(program, contact, creator)
     runner = Runner(
         program,

@@ -3,16 +3,17 @@ coachee's facts. Works on ids; the engine supplies contacts, timezones and sessi
 
 from __future__ import annotations
 
-import functools
 import hashlib
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import bindparam, func, insert, inspect, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
+from sqlalchemy.orm import aliased, defer
 from sqlalchemy.orm.attributes import set_committed_value
 
 from engine.db import dialect_name, table_of, upsert_insert
@@ -89,14 +90,50 @@ def checksum(source: str) -> str:
     return hashlib.sha256(source.encode()).hexdigest()
 
 
-@functools.lru_cache(maxsize=256)
-def _definition(version_id: int, digest: str, source: str) -> d.Program:
-    return load_program(source)
+PARSED_VERSIONS = 256  # parsed programs a process keeps, most recently used first
+_parsed: OrderedDict[tuple[int, str], d.Program] = OrderedDict()
+_parsed_lock = threading.Lock()  # the query pool's threads may parse too
+
+
+def parsed(version: m.ProgramVersion) -> d.Program | None:
+    """The version's parsed program if this process has it, without reading its source."""
+    key = (version.id, version.checksum)
+    with _parsed_lock:
+        program = _parsed.get(key)
+        if program is not None:
+            _parsed.move_to_end(key)
+        return program
 
 
 def definition(version: m.ProgramVersion) -> d.Program:
-    """The parsed program of a stored version (parsed once per process)."""
-    return _definition(version.id, version.checksum, version.source)
+    """The parsed program of a stored version (parsed once per process). Keyed by id and
+    checksum: a version's source never changes, and a test database reusing an id has
+    another checksum."""
+    program = parsed(version)
+    if program is None:
+        program = load_program(version.source)
+        with _parsed_lock:
+            _parsed[(version.id, version.checksum)] = program
+            while len(_parsed) > PARSED_VERSIONS:
+                _parsed.popitem(last=False)
+    return program
+
+
+def forget_parsed() -> None:
+    """Drop every parsed program (tests: a process that has parsed nothing yet)."""
+    with _parsed_lock:
+        _parsed.clear()
+
+
+async def definition_to_run(session: AsyncSession, version: m.ProgramVersion) -> d.Program:
+    """`definition`, for a version loaded without its source (`CURRENT_WITH_VERSION`): the
+    source is read only when this process has not parsed the version yet."""
+    program = parsed(version)
+    if program is not None:
+        return program
+    if "source" in inspect(version).unloaded:
+        await session.refresh(version, ["source"])
+    return definition(version)
 
 
 async def publish(
@@ -231,8 +268,12 @@ CURRENT = (
     .order_by(m.Enrollment.updated_at.desc())
     .limit(1)
 )
-CURRENT_WITH_VERSION = CURRENT.add_columns(m.ProgramVersion).join(
-    m.ProgramVersion, m.ProgramVersion.id == m.Enrollment.version_id
+# A turn's query: the version without its source (a whole program, kilobytes read on every
+# turn), which `definition_to_run` reads once per process.
+CURRENT_WITH_VERSION = (
+    CURRENT.add_columns(m.ProgramVersion)
+    .join(m.ProgramVersion, m.ProgramVersion.id == m.Enrollment.version_id)
+    .options(defer(m.ProgramVersion.source))
 )
 
 

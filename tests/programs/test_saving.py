@@ -145,3 +145,49 @@ async def test_several_readings_and_other_effects_are_all_saved(
         logged = await session.scalar(select(pm.HabitLog).where(pm.HabitLog.habit_id == habit.id))
         assert logged is not None
         assert logged.local_date == clock.now().date()
+
+
+LOOP = """\
+version: 1
+slug: loop
+title: Loop
+steps:
+  - id: mood
+    kind: checkin
+    metric: mood
+    text: Mood, 1-10?
+  - message: Noted {{ answer }}.
+    next: mood
+"""
+
+
+async def test_a_turn_reads_the_program_source_only_where_it_is_not_parsed_yet(
+    chat: Chat, db: Database, binding: ChannelBinding, clock: ManualClock
+) -> None:
+    async with db.transaction() as session:
+        await store.publish(session, binding.creator_id, LOOP, clock.now())
+    await chat.dialog(
+        """
+        > /join loop
+        < Mood, 1-10?
+        """
+    )
+    with statements(db) as seen:
+        await chat.dialog(
+            """
+            > 7
+            < Noted 7.
+            < Mood, 1-10?
+            """
+        )
+    assert not [s for s in seen if "program_versions.source" in s]
+    store.forget_parsed()  # as in a process that has not run this version yet
+    with statements(db) as seen:
+        await chat.dialog(
+            """
+            > 4
+            < Noted 4.
+            < Mood, 1-10?
+            """
+        )
+    assert len([s for s in seen if "program_versions.source" in s]) == 1
