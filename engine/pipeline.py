@@ -234,7 +234,10 @@ class Engine:
             metrics.ROUTED.labels(route=route.name).inc()
 
             stored = await self._store_reply(turn, reply, route.name)
-            turn.conversation.last_message_at = now
+            if turn.conversation.last_message_at != now:
+                # Arrival stamped it; a route that moved the turn to another conversation
+                # (/reset, linking) did not. Setting an equal value would still cost a flush.
+                turn.conversation.last_message_at = now
             touched = self._bindings_touched.get(binding.id)
             if touched is None or now - touched >= BINDING_TOUCH_INTERVAL:
                 await touch_binding(session, binding.id, now)
