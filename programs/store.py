@@ -9,7 +9,7 @@ from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, TypedDict
 
 from sqlalchemy import bindparam, func, insert, inspect, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -52,24 +52,26 @@ ADD_STEP_LOG = insert(STEP_LOG).values(
     event=bindparam("log_event"),
     at=bindparam("log_at"),
 )
+
+
 # The enrollment's state after a turn (an UPDATE's parameters may not share a column's name).
+class SavedState(TypedDict):
+    """The enrollment columns a turn writes; the statement and its values are both built from
+    it, so a column added here is written (mypy checks the values' keys)."""
+
+    state: dict[str, Any]
+    status: str
+    cursor: str | None
+    wait_until: datetime | None
+    occurrence: int
+    updated_at: datetime
+    completed_at: datetime | None
+
+
 SAVE_STATE = (
     update(ENROLLMENTS)
     .where(ENROLLMENTS.c.id == bindparam("of_enrollment"))
-    .values(
-        {
-            name: bindparam(f"new_{name}")
-            for name in (
-                "state",
-                "status",
-                "cursor",
-                "wait_until",
-                "occurrence",
-                "updated_at",
-                "completed_at",
-            )
-        }
-    )
+    .values({name: bindparam(f"new_{name}") for name in SavedState.__annotations__})
 )
 # PostgreSQL: the state, the step log and 0 or 1 check-in in one statement (data-modifying CTEs),
 # one round trip where there were up to three. They touch different rows, so order is free.
@@ -307,7 +309,7 @@ async def save_outcome(
     completed_at = enrollment.completed_at
     if state.status == "completed" and completed_at is None:
         completed_at = now
-    written: dict[str, Any] = {
+    written: SavedState = {
         "state": state.to_json(),
         "status": state.status,
         "cursor": state.cursor,

@@ -15,14 +15,10 @@ from engine.clock import ManualClock
 from engine.contacts import arrive, arrive_in_conversation, open_conversation
 from engine.db import Database
 from engine.models import ChannelBinding, ChannelIdentity, Contact, Conversation
-from tests import dbs
 from tests.transcript import Chat
 
-
-@pytest.fixture
-def database_url(pg_database: str) -> str:
-    asyncio.run(dbs.truncate_all(pg_database))
-    return pg_database
+# PostgreSQL only: what these tests hold apart is its row locks and connection pool.
+pytestmark = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 
 
 async def known_sender(chat: Chat, db: Database) -> tuple[int, int]:
