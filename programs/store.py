@@ -54,7 +54,6 @@ ADD_STEP_LOG = insert(STEP_LOG).values(
 )
 
 
-# The enrollment's state after a turn (an UPDATE's parameters may not share a column's name).
 class SavedState(TypedDict):
     """The enrollment columns a turn writes; the statement and its values are both built from
     it, so a column added here is written (mypy checks the values' keys)."""
@@ -68,6 +67,7 @@ class SavedState(TypedDict):
     completed_at: datetime | None
 
 
+# The enrollment's state after a turn (an UPDATE's parameters may not share a column's name).
 SAVE_STATE = (
     update(ENROLLMENTS)
     .where(ENROLLMENTS.c.id == bindparam("of_enrollment"))
