@@ -271,11 +271,12 @@ CURRENT = (
     .limit(1)
 )
 # A turn's query: the version without its source (a whole program, kilobytes read on every
-# turn), which `definition_to_run` reads once per process.
+# turn), which `definition_to_run` reads once per process. Reading it any other way raises
+# at once (raiseload) instead of attempting a lazy load, which async sessions cannot do.
 CURRENT_WITH_VERSION = (
     CURRENT.add_columns(m.ProgramVersion)
     .join(m.ProgramVersion, m.ProgramVersion.id == m.Enrollment.version_id)
-    .options(defer(m.ProgramVersion.source))
+    .options(defer(m.ProgramVersion.source, raiseload=True))
 )
 
 
