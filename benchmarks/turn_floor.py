@@ -20,12 +20,12 @@ import asyncio
 import itertools
 import os
 import random
-import statistics
 import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
+from statistics import median
 
 import aiohttp
 
@@ -162,17 +162,13 @@ def row(n: int | str, run: Run) -> str:
 
 def medians(kind: str) -> Run:
     runs = [r for r in RUNS if r.server == kind]
-
-    def mid(values: list[float]) -> float:
-        return statistics.median(values)
-
     raw = Raw(
-        mid([r.raw.rate for r in runs]), mid([r.raw.server_ms for r in runs]),
-        mid([r.raw.client_ms for r in runs]), mid([r.raw.machine_ms for r in runs]),
+        median([r.raw.rate for r in runs]), median([r.raw.server_ms for r in runs]),
+        median([r.raw.client_ms for r in runs]), median([r.raw.machine_ms for r in runs]),
     )  # fmt: skip
     return Run(
-        kind, mid([r.turns_per_second for r in runs]), mid([r.machine_ms for r in runs]),
-        mid([r.server_ms for r in runs]), mid([r.postgres_ms for r in runs]), raw,
+        kind, median([r.turns_per_second for r in runs]), median([r.machine_ms for r in runs]),
+        median([r.server_ms for r in runs]), median([r.postgres_ms for r in runs]), raw,
         sum(r.errors for r in runs),
     )  # fmt: skip
 

@@ -94,7 +94,9 @@ def checksum(source: str) -> str:
 
 PARSED_VERSIONS = 256  # parsed programs a process keeps, most recently used first
 _parsed: OrderedDict[tuple[int, str], d.Program] = OrderedDict()
-_parsed_lock = threading.Lock()  # the query pool's threads may parse too
+# Engine work runs on one event loop per process today; the lock keeps the cache safe if two
+# threads ever parse at once, as functools.lru_cache (which this replaced) was.
+_parsed_lock = threading.Lock()
 
 
 def parsed(version: m.ProgramVersion) -> d.Program | None:
