@@ -58,6 +58,9 @@ INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 # 2-core machine; the first question of a fresh data dir waits for it).
 EXPORT_TIMEOUT = 300.0
 STDERR_TAIL = 2_000  # characters of a failed child's stderr kept in the warning
+# A scratch file this old was left by an exporter that was killed (a child past its timeout, a
+# kill -9); a live one, even a racing process's, is younger. Exports are ~90 MB each.
+STALE_SCRATCH_SECONDS = 2 * EXPORT_TIMEOUT
 
 
 class UnsupportedModel(Exception):
@@ -291,8 +294,9 @@ def _check_architecture(model: Any) -> Any:
 
 def _write_atomically(path: Path, write: Callable[[str], object]) -> None:
     """Write through a scratch file renamed into place: a racing process reads a whole file
-    or none."""
+    or none. Scratch files killed exporters left behind are removed first."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_scratch(path.parent)
     fd, scratch = tempfile.mkstemp(prefix=path.stem, suffix=".part", dir=path.parent)
     os.close(fd)
     try:
@@ -301,6 +305,17 @@ def _write_atomically(path: Path, write: Callable[[str], object]) -> None:
     finally:
         if os.path.exists(scratch):
             os.unlink(scratch)
+
+
+def _remove_stale_scratch(directory: Path) -> None:
+    now = time.time()
+    for scratch in directory.glob("*.part"):
+        try:
+            if now - scratch.stat().st_mtime > STALE_SCRATCH_SECONDS:
+                scratch.unlink()
+                log.info("removed %s, left by an export that did not finish", scratch)
+        except FileNotFoundError:
+            pass  # a racing process removed or renamed it meanwhile
 
 
 def _export(auto_model: Any, tokenizer: Any, inputs: list[str], path: Path) -> None:

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +60,23 @@ def test_the_export_is_made_once_and_reused_without_torch(
     vector = second.embed_query(QUESTIONS[3])
     assert second._model is None  # questions answered without loading torch's model
     assert float(vector @ torch_vectors(sentence_embedder, QUESTIONS[3:4])[0]) > 0.99999
+
+
+def test_an_export_removes_scratch_files_killed_exporters_left_behind(tmp_path: Path) -> None:
+    # A child killed at its timeout (or a kill -9) never renames its ~90 MB scratch file.
+    stale = tmp_path / "query-abc.onnx1x2y.part"
+    racing = tmp_path / "query-abc.onnx3z4w.part"  # another process exporting right now
+    stale.write_bytes(b"half an export")
+    racing.write_bytes(b"an export in progress")
+    old = time.time() - onnx_query.STALE_SCRATCH_SECONDS - 60
+    os.utime(stale, (old, old))
+
+    onnx_query._write_atomically(tmp_path / "query-abc.json", lambda p: Path(p).write_text("{}"))
+
+    assert (tmp_path / "query-abc.json").read_text() == "{}"
+    assert not stale.exists()
+    assert racing.read_bytes() == b"an export in progress"
+    assert sorted(tmp_path.glob("*.part")) == [racing]
 
 
 def test_a_damaged_or_doubtful_cached_export_is_made_again(
